@@ -1,0 +1,37 @@
+# loanrisk — run `make help` for the targets.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+# The CPU build of torch lies in /opt/wheels on our machines; use it when present.
+FIND_LINKS := $(shell [ -d /opt/wheels ] && echo --find-links /opt/wheels)
+
+.PHONY: help venv demo test lint bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $(FIND_LINKS) "torch==2.13.0"
+	$(PIP) install -q $(FIND_LINKS) -e ".[train,ui,dev]"
+	touch $@
+
+venv: $(VENV)/.installed  ## create .venv and install loanrisk with every extra
+
+demo: venv  ## learn on both bundled Lending Club datasets and print where the reports are
+	$(VENV)/bin/loanrisk learn --dataset lending-club-grades
+	$(VENV)/bin/loanrisk learn --dataset lending-club-default
+	$(VENV)/bin/loanrisk models list
+
+test: venv  ## run the whole test suite
+	$(VENV)/bin/python -m pytest -q
+
+lint:  venv ## ruff
+	$(VENV)/bin/ruff check src tests bench
+
+bench: venv  ## run the benchmarks (figures go to bench/RESULTS.md)
+	$(PY) bench/bench_mlp.py
+
+clean:  ## remove the virtual environment
+	rm -rf $(VENV)

@@ -1,0 +1,82 @@
+"""One settings object for the whole system, read from LOANRISK_* environment variables.
+
+Nothing is created or connected at import: call :func:`get_settings` and then
+:meth:`Settings.ensure_home` where a command actually needs the directories.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """loanrisk configuration. Every field can be set as LOANRISK_<FIELD> (e.g. LOANRISK_HOME)."""
+
+    model_config = SettingsConfigDict(env_prefix="LOANRISK_", extra="ignore")
+
+    home: Path = Field(default=Path.home() / ".loanrisk", description="Where embedded state lives.")
+    tracking_uri: str | None = Field(
+        default=None, description="MLflow tracking URI; default: SQLite under home."
+    )
+    registry_uri: str | None = Field(default=None, description="MLflow registry URI; default: tracking.")
+    database_url: str | None = Field(
+        default=None, description="Application store (SQLAlchemy URL); default: SQLite under home."
+    )
+    seed: int = 42
+    leakage_threshold: float = Field(
+        default=0.98,
+        description="A single attribute scoring at least this (accuracy for multiclass, ROC-AUC for "
+        "binary) is called leaky.",
+    )
+    # Risk tiers from the adverse-class probability (binary) or expected adverse mass (multiclass).
+    tier_medium: float = 0.10
+    tier_high: float = 0.25
+    decline_threshold: float = 0.25
+    max_reasons: int = 4
+    body_limit_bytes: int = 64 * 1024
+    rate_limit_per_minute: int = 600
+    poll_seconds: float = 10.0
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        return self.tracking_uri or f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def resolved_registry_uri(self) -> str:
+        return self.registry_uri or self.resolved_tracking_uri
+
+    @property
+    def artifact_root(self) -> Path:
+        return self.home / "mlartifacts"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def serving_cache(self) -> Path:
+        return self.home / "serving"
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'loanrisk.db').resolve()}"
+
+    def ensure_home(self) -> Path:
+        """Create the home directory tree (idempotent) and return it."""
+        for d in (self.home, self.artifact_root, self.reports_dir, self.serving_cache):
+            d.mkdir(parents=True, exist_ok=True)
+        return self.home
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests call ``get_settings.cache_clear()`` after changing env)."""
+    return Settings()

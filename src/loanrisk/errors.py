@@ -1,0 +1,31 @@
+"""Errors a user can act on. The CLI and the API turn these into clear messages, never tracebacks."""
+
+from __future__ import annotations
+
+
+class LoanriskError(Exception):
+    """Base class: a problem the user can fix. The message says what, where, and how to fix it."""
+
+
+class SchemaError(LoanriskError):
+    """The data schema is malformed: names the file and the attribute."""
+
+
+class DataError(LoanriskError):
+    """The data does not fit its schema: names the attribute and, where known, the row."""
+
+
+class LeakageError(LoanriskError):
+    """A feature alone predicts the target almost perfectly; training refuses to use it."""
+
+
+class RegistryError(LoanriskError):
+    """The model registry cannot do what was asked (unknown model, version, alias...)."""
+
+
+class GateError(LoanriskError):
+    """A promotion was refused by the gate; the message says why."""
+
+
+class ModelLoadError(LoanriskError):
+    """A model version cannot be served (hash mismatch, failed golden check, missing files)."""
