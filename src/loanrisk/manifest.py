@@ -1,0 +1,132 @@
+"""What a model version carries besides its graph: reference values, ranges, drift bins, golden rows.
+
+Everything here is JSON (no pickle), computed from the training split only.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from loanrisk.schema import Attribute
+
+N_DRIFT_BINS = 10
+
+
+def _json_value(v: Any) -> Any:
+    """A cell as a JSON-safe value (NaN and missing become None)."""
+    if v is None:
+        return None
+    if isinstance(v, (float, np.floating)):
+        return None if math.isnan(float(v)) else float(v)
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.bool_,)):
+        return bool(v)
+    if pd.isna(v):
+        return None
+    return v
+
+
+def records(df: pd.DataFrame, names: list[str]) -> list[dict[str, Any]]:
+    """Rows as JSON-safe dicts over the given attribute names."""
+    return [{n: _json_value(r[n]) for n in names} for _, r in df[names].iterrows()]
+
+
+def is_string_input(attr: Attribute) -> bool:
+    """Whether the graph takes this attribute as a string (categoricals and text-like binaries)."""
+    return attr.type == "categorical" or (attr.type == "binary" and attr.categories is not None
+                                          and not _numeric_categories(attr.categories))
+
+
+def _numeric_categories(cats: tuple[str, ...]) -> bool:
+    try:
+        [float(c) for c in cats]
+    except ValueError:
+        return False
+    return True
+
+
+def numeric_drift_bins(values: pd.Series) -> dict[str, Any]:
+    """Decile edges from training values and the training share in each bin (+ missing)."""
+    x = pd.to_numeric(values, errors="coerce")
+    finite = x.dropna().to_numpy(dtype=float)
+    if finite.size == 0:
+        return {"kind": "numeric", "edges": [], "shares": [], "missing": 1.0}
+    edges = np.unique(np.quantile(finite, np.linspace(0, 1, N_DRIFT_BINS + 1)[1:-1]))
+    counts = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=len(edges) + 1)
+    n = len(x)
+    return {
+        "kind": "numeric",
+        "edges": [float(e) for e in edges],
+        "shares": [float(c) / n for c in counts],
+        "missing": float(x.isna().mean()),
+    }
+
+
+def categorical_drift_bins(values: pd.Series, *, top: int = 20) -> dict[str, Any]:
+    """Training share per category (top categories; the rest as ``__other__``) + missing."""
+    s = values.astype(object)
+    n = len(s)
+    missing = float((s.isna() | (s.astype(str) == "")).mean())
+    vc = s.dropna().astype(str).value_counts()
+    vc = vc[vc.index != ""]
+    head = vc.head(top)
+    shares = {str(k): float(v) / n for k, v in head.items()}
+    rest = float(vc.iloc[top:].sum()) / n if len(vc) > top else 0.0
+    return {"kind": "categorical", "shares": shares, "other": rest, "missing": missing}
+
+
+def reference_values(df: pd.DataFrame, attrs: list[Attribute]) -> dict[str, Any]:
+    """Per attribute a typical value (median, or most common category) used for reasons."""
+    out: dict[str, Any] = {}
+    for a in attrs:
+        col = df[a.name]
+        if is_string_input(a):
+            vc = col.dropna().astype(str).value_counts()
+            out[a.name] = str(vc.index[0]) if len(vc) else ""
+        else:
+            med = pd.to_numeric(col, errors="coerce").median()
+            out[a.name] = None if pd.isna(med) else float(med)
+    return out
+
+
+def ranges(df: pd.DataFrame, attrs: list[Attribute]) -> dict[str, list[float]]:
+    """Observed [min, max] of each numeric attribute on the training split."""
+    out: dict[str, list[float]] = {}
+    for a in attrs:
+        if not is_string_input(a):
+            x = pd.to_numeric(df[a.name], errors="coerce").dropna()
+            if len(x):
+                out[a.name] = [float(x.min()), float(x.max())]
+    return out
+
+
+def categories(df: pd.DataFrame, attrs: list[Attribute]) -> dict[str, list[str]]:
+    """Categories seen in training for each string attribute (sorted)."""
+    return {
+        a.name: sorted({str(v) for v in df[a.name].dropna() if str(v) != ""})
+        for a in attrs
+        if is_string_input(a)
+    }
+
+
+def missing_seen(df: pd.DataFrame, attrs: list[Attribute]) -> list[str]:
+    """Attributes with missing values in training: these may be null in an application."""
+    return [a.name for a in attrs if df[a.name].isna().any()]
+
+
+def drift_reference(
+    df: pd.DataFrame, attrs: list[Attribute], score: np.ndarray
+) -> dict[str, Any]:
+    """Training-time distributions for population-stability monitoring (attributes and score)."""
+    ref: dict[str, Any] = {}
+    for a in attrs:
+        col = df[a.name]
+        ref[a.name] = categorical_drift_bins(col) if is_string_input(a) else numeric_drift_bins(col)
+    ref["__score__"] = numeric_drift_bins(pd.Series(score))
+    return ref

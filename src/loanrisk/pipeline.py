@@ -1,0 +1,250 @@
+"""``learn()``: from a loan table to a registered, servable model version, as a short list of calls."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from loanrisk import __version__, manifest
+from loanrisk.config import Settings, get_settings
+from loanrisk.datasets import load_bundled, load_table
+from loanrisk.errors import LeakageError, LoanriskError
+from loanrisk.evaluate import Evaluation, evaluate, is_better
+from loanrisk.profile import Leak, leakage_check, profile
+from loanrisk.registry import PromotionResult, Registry, VersionInfo, sha256_file
+from loanrisk.report import write_report
+from loanrisk.schema import Schema
+from loanrisk.split import split
+
+log = logging.getLogger(__name__)
+
+ALL_MODELS = ("majority", "linear", "mlp", "gbdt")
+Y_COLUMN = "__y__"  # the encoded target in a version's eval.parquet
+
+
+@dataclass
+class LearnOptions:
+    """What `loanrisk learn` was asked to do."""
+
+    dataset: str | None = None
+    data: Path | None = None
+    schema: Path | None = None
+    name: str | None = None  # registered model name; default: dataset / schema name
+    models: tuple[str, ...] = ALL_MODELS
+    seed: int = 42
+    allow_leaky: bool = False
+    promote: bool = True
+    force: bool = False
+    sample: int | None = None  # stratified subsample of rows (quick runs, tests)
+    mlp: dict[str, Any] = field(default_factory=dict)  # MLPConfig overrides
+    gbdt: dict[str, Any] = field(default_factory=dict)
+    progress: bool = True
+    register: bool = True
+
+
+@dataclass
+class TrainedModel:
+    """One fitted model, its single ONNX graph and how that graph scored on the evaluation split."""
+
+    name: str
+    model: Any
+    graph: bytes
+    evaluation: Evaluation
+    parity: float
+    eval_proba: np.ndarray
+    seconds: float
+
+
+@dataclass
+class LearnResult:
+    """Everything `learn` produced."""
+
+    name: str
+    schema: Schema
+    trained: list[TrainedModel]
+    leakage: list[Leak]
+    best: str
+    report_dir: Path
+    summary: dict[str, Any]
+    version: VersionInfo | None = None
+    promotion: PromotionResult | None = None
+    y_eval: np.ndarray | None = None
+
+
+def load_inputs(opts: LearnOptions) -> tuple[pd.DataFrame, Schema]:
+    """The raw table and its schema, from a bundled dataset or a user's files."""
+    if opts.dataset:
+        return load_bundled(opts.dataset)
+    if opts.data is None or opts.schema is None:
+        raise LoanriskError(
+            "say what to learn from: --dataset NAME (see `loanrisk datasets`), or --data FILE "
+            "with --schema FILE (draft one with `loanrisk schema infer FILE --target COLUMN`)"
+        )
+    schema = Schema.load(opts.schema)
+    df = load_table(opts.data, schema)
+    if not schema.classes:
+        schema = schema.with_classes_from(df[schema.target])
+    return df, schema
+
+
+def prepare(df: pd.DataFrame, schema: Schema, *, sample: int | None, seed: int) -> pd.DataFrame:
+    """Validated rows with a known target, optionally a stratified sample."""
+    schema.validate_frame(df)
+    df = df[df[schema.target].notna()].reset_index(drop=True)
+    if sample and sample < len(df):
+        from sklearn.model_selection import train_test_split
+
+        df, _ = train_test_split(df, train_size=sample, random_state=seed,
+                                 stratify=df[schema.target])
+        df = df.reset_index(drop=True)
+    return df
+
+
+def guard_leakage(df: pd.DataFrame, schema: Schema, *, allow_leaky: bool, seed: int,
+                  threshold: float) -> list[Leak]:
+    """Leaks among every candidate attribute; refuse when a used feature leaks (unless allowed)."""
+    candidates = schema.feature_attributes(allow_leaky=True)
+    leaks = leakage_check(df, schema, attributes=candidates, threshold=threshold, seed=seed)
+    used = {a.name for a in schema.feature_attributes(allow_leaky=allow_leaky)}
+    bad = [lk for lk in leaks if lk.attribute in used]
+    if bad and not allow_leaky:
+        names = ", ".join(f"{lk.attribute} (score {lk.score:.4f})" for lk in bad)
+        raise LeakageError(
+            f"these attributes alone predict {schema.target!r} almost perfectly: {names}. "
+            "They are probably set from the target or known only after the decision. Mark them "
+            "post_decision or excluded in the schema, or pass --allow-leaky to train anyway "
+            "(every report will then carry a warning)."
+        )
+    return leaks
+
+
+def fit_models(opts: LearnOptions, schema: Schema, df: pd.DataFrame, y: np.ndarray,
+               parts: Any, attrs: list[Any]) -> tuple[Any, list[TrainedModel]]:
+    """Fit preprocessing on train, then every model; score each model's ONNX graph on eval."""
+    from loanrisk.export import OnnxModel, build_graph, parity
+    from loanrisk.features import Preprocessor
+    from loanrisk.models import make_model
+
+    train, val, ev = (df.iloc[parts.train], df.iloc[parts.val], df.iloc[parts.eval])
+    pre = Preprocessor(attrs).fit(train)
+    X_tr, X_val = pre.transform(train), pre.transform(val)
+    n_classes = len(schema.classes)
+    trained: list[TrainedModel] = []
+    for name in opts.models:
+        t0 = time.perf_counter()
+        overrides: dict[str, Any] = {}
+        if name == "mlp":
+            overrides = {"progress": opts.progress, **opts.mlp}
+        elif name == "gbdt":
+            overrides = {"monotone": monotone_vector(pre, attrs), **opts.gbdt}
+        model = make_model(name, seed=opts.seed, task=schema.task, **overrides)
+        model.fit(X_tr, y[parts.train], X_val=X_val, y_val=y[parts.val], n_classes=n_classes)
+        graph = build_graph(pre, model, classes=schema.classes).SerializeToString()
+        onnx_model = OnnxModel(graph)
+        proba = onnx_model.predict_proba(ev)
+        diff = parity(onnx_model, pre, model, ev)
+        evaluation = evaluate(name, y[parts.eval], proba, classes=schema.classes)
+        evaluation.extra["fit_seconds"] = time.perf_counter() - t0
+        trained.append(TrainedModel(name, model, graph, evaluation, diff, proba,
+                                    time.perf_counter() - t0))
+        log.info("%s: %s", name, {k: round(v, 4) for k, v in evaluation.metrics.items()})
+    return pre, trained
+
+
+def monotone_vector(pre: Any, attrs: list[Any]) -> list[int]:
+    """LightGBM monotone constraints over the preprocessor's output columns."""
+    signs = {a.name: a.monotone for a in attrs}
+    return [int(signs.get(src, 0)) for src in pre.feature_sources_]
+
+
+def pick_best(trained: list[TrainedModel], *, metric: str) -> TrainedModel:
+    """The model with the best primary metric (the majority baseline is never chosen)."""
+    contenders = [t for t in trained if t.name != "majority"] or trained
+    best = contenders[0]
+    for t in contenders[1:]:
+        if is_better(t.evaluation.metrics[metric], best.evaluation.metrics[metric], metric=metric):
+            best = t
+    return best
+
+
+def write_version_dir(out: Path, *, best: TrainedModel, schema: Schema, attrs: list[Any],
+                      df: pd.DataFrame, y: np.ndarray, parts: Any, opts: LearnOptions,
+                      leaks: list[Leak], name: str) -> Path:
+    """The files of a model version: one graph, the schema, the manifest, the eval split."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "model.onnx").write_bytes(best.graph)
+    schema.save(out / "schema.json")
+    train, ev = df.iloc[parts.train], df.iloc[parts.eval]
+    names = [a.name for a in attrs]
+    eval_frame = ev[names].copy()
+    eval_frame[Y_COLUMN] = y[parts.eval]
+    eval_frame.to_parquet(out / "eval.parquet", index=False)
+    golden = ev.head(5)
+    adverse = best.eval_proba[:, -1]
+    doc = {
+        "name": name, "version": None, "model": best.name, "task": schema.task,
+        "classes": schema.classes, "positive_class": schema.positive_class,
+        "target": schema.target, "features": names,
+        "inputs": {a.name: "string" if manifest.is_string_input(a) else "float" for a in attrs},
+        "sha256": sha256_file(out / "model.onnx"),
+        "metrics": best.evaluation.metrics, "primary_metric": schema.primary_metric,
+        "reference": manifest.reference_values(train, attrs),
+        "ranges": manifest.ranges(train, attrs),
+        "categories": manifest.categories(train, attrs),
+        "nullable": manifest.missing_seen(df, attrs),
+        "drift_reference": manifest.drift_reference(train, attrs, adverse),
+        "golden": {"inputs": manifest.records(golden, names),
+                   "probabilities": best.eval_proba[:5].tolist()},
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "loanrisk_version": __version__, "seed": opts.seed, "allow_leaky": opts.allow_leaky,
+        "leakage": [{"attribute": lk.attribute, "score": lk.score} for lk in leaks],
+        "rows": {"train": len(parts.train), "val": len(parts.val), "eval": len(parts.eval)},
+    }
+    (out / "manifest.json").write_text(json.dumps(doc, indent=1))
+    return out
+
+
+def learn(opts: LearnOptions, settings: Settings | None = None) -> LearnResult:
+    """Extract, validate, profile, guard, split, fit, export, evaluate, register and promote."""
+    settings = settings or get_settings()
+    settings.ensure_home()
+    df, schema = load_inputs(opts)
+    name = opts.name or opts.dataset or schema.name
+    df = prepare(df, schema, sample=opts.sample, seed=opts.seed)
+    y = schema.encode_target(df[schema.target])
+    attrs = schema.feature_attributes(allow_leaky=opts.allow_leaky)
+    prof = profile(df, schema)
+    leaks = guard_leakage(df, schema, allow_leaky=opts.allow_leaky, seed=opts.seed,
+                          threshold=settings.leakage_threshold)
+    parts = split(y, seed=opts.seed)
+    _pre, trained = fit_models(opts, schema, df, y, parts, attrs)
+    best = pick_best(trained, metric=schema.primary_metric)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    report_dir = settings.reports_dir / name / stamp
+    version_dir = write_version_dir(report_dir / "model", best=best, schema=schema, attrs=attrs,
+                                    df=df, y=y, parts=parts, opts=opts, leaks=leaks, name=name)
+    result = LearnResult(name, schema, trained, leaks, best.name, report_dir, {},
+                         y_eval=y[parts.eval])
+    run_id = None
+    if opts.register:
+        from loanrisk.tracking import log_run
+
+        registry = Registry(settings)
+        result.version, result.promotion, run_id = log_run(
+            name=name, opts=opts, result=result, version_dir=version_dir, registry=registry,
+        )
+    result.summary = write_report(result, prof=prof, allow_leaky=opts.allow_leaky,
+                                  used=[a.name for a in attrs])
+    if run_id is not None:
+        from loanrisk.tracking import attach_report
+
+        attach_report(registry, run_id, report_dir)
+    return result

@@ -1,0 +1,328 @@
+"""The model registry: MLflow runs, immutable model versions, and the ``champion`` alias.
+
+Serving-safe: this module imports only MLflow's tracking client (in ``mlflow-skinny``), numpy,
+pandas and onnxruntime. The promotion gate runs ONNX graphs, never training code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from loanrisk.config import Settings, get_settings
+from loanrisk.errors import GateError, ModelLoadError, RegistryError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow import MlflowClient
+
+log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+HISTORY_TAG = "loanrisk.champion_history"
+ARTIFACT_DIR = "loanrisk"  # where a version's files live inside its MLflow run
+
+
+@dataclass
+class VersionInfo:
+    """One immutable registered model version."""
+
+    name: str
+    version: int
+    model: str
+    metrics: dict[str, float]
+    sha256: str
+    run_id: str
+    created_at: str
+    aliases: list[str] = field(default_factory=list)
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class PromotionResult:
+    """What the gate decided, and why."""
+
+    name: str
+    version: int
+    promoted: bool
+    previous: int | None
+    reason: str
+    candidate_score: float | None = None
+    champion_score: float | None = None
+    metric: str = "roc_auc"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 hex digest of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
+    """ROC-AUC without scikit-learn (serving path): binary, or one-vs-rest macro."""
+    import pandas as pd
+
+    def _binary(t: np.ndarray, s: np.ndarray) -> float:
+        pos = t.sum()
+        neg = len(t) - pos
+        if pos == 0 or neg == 0:
+            return float("nan")
+        ranks = pd.Series(s).rank().to_numpy()  # ties averaged
+        return float((ranks[t == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+    if proba.shape[1] == 2:
+        return _binary((y == 1).astype(int), proba[:, 1])
+    aucs = [_binary((y == k).astype(int), proba[:, k]) for k in range(proba.shape[1])]
+    aucs = [a for a in aucs if not np.isnan(a)]
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+
+def onnx_proba(model_dir: Path, df: pd.DataFrame) -> np.ndarray:
+    """Run a version's ONNX graph on a frame of raw attributes (float64 probabilities)."""
+    import onnxruntime as ort
+
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    sess = ort.InferenceSession(str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    feed: dict[str, np.ndarray] = {}
+    for name, kind in manifest["inputs"].items():
+        if name not in df.columns:
+            raise GateError(
+                f"attribute {name!r}, an input of {manifest['name']} v{manifest.get('version')}, "
+                "is missing from the evaluation data"
+            )
+        col = df[name]
+        if kind == "string":
+            vals = col.astype(object).where(col.notna(), "").astype(str).to_numpy()
+            feed[name] = vals.reshape(-1, 1)
+        else:
+            vals = pd_to_float(col)
+            feed[name] = vals.reshape(-1, 1)
+    return np.asarray(sess.run(["probabilities"], feed)[0], dtype=np.float64)
+
+
+def pd_to_float(col: Any) -> np.ndarray:
+    """A column as float32 with NaN for missing or non-numeric values."""
+    import pandas as pd
+
+    return pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float32)
+
+
+class Registry:
+    """MLflow-backed registry: local SQLite + files by default, a team server by URL."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self._client: MlflowClient | None = None
+
+    # -- plumbing -------------------------------------------------------------------------------
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            from mlflow import MlflowClient
+
+            self.settings.ensure_home()
+            self._client = MlflowClient(
+                tracking_uri=self.settings.resolved_tracking_uri,
+                registry_uri=self.settings.resolved_registry_uri,
+            )
+        return self._client
+
+    def experiment_id(self, name: str) -> str:
+        """The MLflow experiment for a model name (created with a local artifact root)."""
+        exp = self.client.get_experiment_by_name(name)
+        if exp is not None:
+            return str(exp.experiment_id)
+        location = None
+        if self.settings.tracking_uri is None:  # embedded: artifacts under the loanrisk home
+            location = (self.settings.artifact_root / name).resolve().as_uri()
+        return str(self.client.create_experiment(name, artifact_location=location))
+
+    def _version(self, name: str, version: int | str) -> Any:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.get_model_version(name, str(version))
+        except MlflowException as exc:
+            raise RegistryError(
+                f"model {name!r} has no version {version}; see `loanrisk models list`"
+            ) from exc
+
+    def _info(self, mv: Any) -> VersionInfo:
+        tags = dict(mv.tags or {})
+        metrics = json.loads(tags.get("loanrisk.metrics", "{}"))
+        return VersionInfo(
+            name=mv.name,
+            version=int(mv.version),
+            model=tags.get("loanrisk.model", "?"),
+            metrics=metrics,
+            sha256=tags.get("loanrisk.sha256", ""),
+            run_id=mv.run_id or "",
+            created_at=str(mv.creation_timestamp),
+            aliases=list(getattr(mv, "aliases", []) or []),
+            source=mv.source,
+        )
+
+    # -- reading --------------------------------------------------------------------------------
+    def list_models(self) -> list[str]:
+        return sorted(m.name for m in self.client.search_registered_models())
+
+    def list_versions(self, name: str) -> list[VersionInfo]:
+        versions = self.client.search_model_versions(f"name='{name}'")
+        if not versions and name not in self.list_models():
+            raise RegistryError(
+                f"no registered model named {name!r}; known: {', '.join(self.list_models()) or 'none'}"
+            )
+        return sorted((self._info(v) for v in versions), key=lambda v: v.version)
+
+    def champion(self, name: str) -> VersionInfo | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self._info(self.client.get_model_version_by_alias(name, CHAMPION))
+        except MlflowException:
+            return None
+
+    def download(self, name: str, version: int) -> Path:
+        """A verified local copy of a version's files (cached; SHA-256 checked every time)."""
+        info = self._info(self._version(name, version))
+        dest = self.settings.serving_cache / name / str(version)
+        if not (dest / "model.onnx").exists():
+            tmp = dest.with_name(f".{version}.tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            local = self.client.download_artifacts(info.run_id, ARTIFACT_DIR, str(tmp))
+            shutil.rmtree(dest, ignore_errors=True)
+            Path(local).rename(dest)
+            shutil.rmtree(tmp, ignore_errors=True)
+        digest = sha256_file(dest / "model.onnx")
+        if info.sha256 and digest != info.sha256:
+            raise ModelLoadError(
+                f"{name} v{version}: model.onnx has SHA-256 {digest[:12]}…, the registry says "
+                f"{info.sha256[:12]}…; refusing to serve a modified artifact"
+            )
+        return dest
+
+    # -- writing --------------------------------------------------------------------------------
+    def register(
+        self, *, name: str, run_id: str, model: str, sha256: str, metrics: dict[str, float]
+    ) -> VersionInfo:
+        """Register the artifacts logged under ``loanrisk/`` in ``run_id`` as a new version."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.create_registered_model(name, description=f"loanrisk model for {name}")
+        except MlflowException:
+            pass  # exists already
+        run = self.client.get_run(run_id)
+        tags = {
+            "loanrisk.model": model,
+            "loanrisk.sha256": sha256,
+            "loanrisk.metrics": json.dumps({k: round(float(v), 6) for k, v in metrics.items()}),
+        }
+        mv = self.client.create_model_version(
+            name, f"{run.info.artifact_uri}/{ARTIFACT_DIR}", run_id=run_id, tags=tags
+        )
+        return self._info(mv)
+
+    def _history(self, name: str) -> list[int]:
+        rm = self.client.get_registered_model(name)
+        return [int(v) for v in json.loads((rm.tags or {}).get(HISTORY_TAG, "[]"))]
+
+    def _set_champion(self, name: str, version: int, history: list[int]) -> None:
+        self.client.set_registered_model_alias(name, CHAMPION, str(version))
+        self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[-50:]))
+        self._remember(name, version)
+
+    def _remember(self, name: str, version: int) -> None:
+        """Record the champion locally so a service can start while the tracking server is down."""
+        path = self.settings.serving_cache / name / "champion.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"name": name, "version": version}))
+
+    def promote(self, name: str, version: int, *, force: bool = False) -> PromotionResult:
+        """Move ``champion`` to ``version`` if it beats the champion on the same evaluation data."""
+        import pandas as pd
+
+        candidate = self._info(self._version(name, version))
+        current = self.champion(name)
+        history = self._history(name)
+        metric = "roc_auc"
+        if current is not None and current.version == candidate.version:
+            return PromotionResult(name, version, False, current.version,
+                                   f"v{version} is already the champion", metric=metric)
+        cand_dir = self.download(name, version)
+        manifest = json.loads((cand_dir / "manifest.json").read_text())
+        metric = manifest.get("primary_metric", metric)
+        if current is None:
+            self._set_champion(name, version, [*history, version])
+            return PromotionResult(name, version, True, None,
+                                   "no champion yet: the first version becomes champion",
+                                   candidate_score=candidate.metrics.get(metric), metric=metric)
+        eval_path = cand_dir / "eval.parquet"
+        y_col = "__y__"
+        try:
+            df = pd.read_parquet(eval_path)
+            y = df[y_col].to_numpy()
+            cand_score = roc_auc(y, onnx_proba(cand_dir, df))
+            champ_score = roc_auc(y, onnx_proba(self.download(name, current.version), df))
+        except (GateError, OSError, KeyError) as exc:
+            if not force:
+                raise GateError(
+                    f"cannot compare v{version} with champion v{current.version} on the same "
+                    f"evaluation data ({exc}); use --force to promote anyway"
+                ) from exc
+            cand_score, champ_score = candidate.metrics.get(metric), current.metrics.get(metric)
+        better = cand_score is not None and champ_score is not None and cand_score > champ_score
+        if better or force:
+            self._set_champion(name, version, [*history, version])
+            why = (
+                f"{metric} {cand_score:.4f} beats champion v{current.version}'s {champ_score:.4f} "
+                "on the same evaluation data"
+                if better
+                else f"forced: {metric} {cand_score:.4f} vs champion v{current.version}'s "
+                f"{champ_score:.4f}"
+            )
+            return PromotionResult(name, version, True, current.version, why,
+                                   cand_score, champ_score, metric)
+        return PromotionResult(
+            name, version, False, current.version,
+            f"{metric} {cand_score:.4f} does not beat champion v{current.version}'s "
+            f"{champ_score:.4f} on the same evaluation data; champion unchanged "
+            "(use --force to override)",
+            cand_score, champ_score, metric,
+        )
+
+    def rollback(self, name: str) -> PromotionResult:
+        """Move ``champion`` back to the version that held it before the current one."""
+        current = self.champion(name)
+        history = self._history(name)
+        if current is None:
+            raise RegistryError(f"model {name!r} has no champion to roll back")
+        while history and history[-1] == current.version:
+            history.pop()
+        if not history:
+            raise RegistryError(
+                f"model {name!r}: champion v{current.version} has no predecessor to roll back to"
+            )
+        previous = history[-1]
+        self.client.set_registered_model_alias(name, CHAMPION, str(previous))
+        self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+        self._remember(name, previous)
+        return PromotionResult(name, previous, True, current.version,
+                               f"rolled back from v{current.version} to v{previous}")
