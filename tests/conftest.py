@@ -1,0 +1,37 @@
+"""Shared fixtures: every test session gets its own loanrisk home (never the user's)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def loanrisk_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Point LOANRISK_HOME at a fresh directory for the whole session."""
+    from loanrisk.config import get_settings
+
+    home = tmp_path_factory.mktemp("loanrisk-home")
+    old = os.environ.get("LOANRISK_HOME")
+    os.environ["LOANRISK_HOME"] = str(home)
+    get_settings.cache_clear()
+    yield home
+    if old is None:
+        os.environ.pop("LOANRISK_HOME", None)
+    else:
+        os.environ["LOANRISK_HOME"] = old
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A loanrisk home of this test's own (registry and store start empty)."""
+    from loanrisk.config import get_settings
+
+    monkeypatch.setenv("LOANRISK_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    yield tmp_path / "home"
+    get_settings.cache_clear()
