@@ -6,13 +6,10 @@ Everything here is JSON (no pickle), computed from the training split only.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
-
-if TYPE_CHECKING:
-    from loanrisk.schema import Attribute
 
 N_DRIFT_BINS = 10
 
@@ -35,20 +32,6 @@ def _json_value(v: Any) -> Any:
 def records(df: pd.DataFrame, names: list[str]) -> list[dict[str, Any]]:
     """Rows as JSON-safe dicts over the given attribute names."""
     return [{n: _json_value(r[n]) for n in names} for _, r in df[names].iterrows()]
-
-
-def is_string_input(attr: Attribute) -> bool:
-    """Whether the graph takes this attribute as a string (categoricals and text-like binaries)."""
-    return attr.type == "categorical" or (attr.type == "binary" and attr.categories is not None
-                                          and not _numeric_categories(attr.categories))
-
-
-def _numeric_categories(cats: tuple[str, ...]) -> bool:
-    try:
-        [float(c) for c in cats]
-    except ValueError:
-        return False
-    return True
 
 
 def numeric_drift_bins(values: pd.Series) -> dict[str, Any]:
@@ -81,52 +64,50 @@ def categorical_drift_bins(values: pd.Series, *, top: int = 20) -> dict[str, Any
     return {"kind": "categorical", "shares": shares, "other": rest, "missing": missing}
 
 
-def reference_values(df: pd.DataFrame, attrs: list[Attribute]) -> dict[str, Any]:
+def reference_values(df: pd.DataFrame, inputs: dict[str, str]) -> dict[str, Any]:
     """Per attribute a typical value (median, or most common category) used for reasons."""
     out: dict[str, Any] = {}
-    for a in attrs:
-        col = df[a.name]
-        if is_string_input(a):
+    for name, kind in inputs.items():
+        col = df[name]
+        if kind == "string":
             vc = col.dropna().astype(str).value_counts()
-            out[a.name] = str(vc.index[0]) if len(vc) else ""
+            out[name] = str(vc.index[0]) if len(vc) else ""
         else:
             med = pd.to_numeric(col, errors="coerce").median()
-            out[a.name] = None if pd.isna(med) else float(med)
+            out[name] = None if pd.isna(med) else float(med)
     return out
 
 
-def ranges(df: pd.DataFrame, attrs: list[Attribute]) -> dict[str, list[float]]:
+def ranges(df: pd.DataFrame, inputs: dict[str, str]) -> dict[str, list[float]]:
     """Observed [min, max] of each numeric attribute on the training split."""
     out: dict[str, list[float]] = {}
-    for a in attrs:
-        if not is_string_input(a):
-            x = pd.to_numeric(df[a.name], errors="coerce").dropna()
+    for name, kind in inputs.items():
+        if kind != "string":
+            x = pd.to_numeric(df[name], errors="coerce").dropna()
             if len(x):
-                out[a.name] = [float(x.min()), float(x.max())]
+                out[name] = [float(x.min()), float(x.max())]
     return out
 
 
-def categories(df: pd.DataFrame, attrs: list[Attribute]) -> dict[str, list[str]]:
+def categories(df: pd.DataFrame, inputs: dict[str, str]) -> dict[str, list[str]]:
     """Categories seen in training for each string attribute (sorted)."""
     return {
-        a.name: sorted({str(v) for v in df[a.name].dropna() if str(v) != ""})
-        for a in attrs
-        if is_string_input(a)
+        name: sorted({str(v) for v in df[name].dropna() if str(v) != ""})
+        for name, kind in inputs.items()
+        if kind == "string"
     }
 
 
-def missing_seen(df: pd.DataFrame, attrs: list[Attribute]) -> list[str]:
-    """Attributes with missing values in training: these may be null in an application."""
-    return [a.name for a in attrs if df[a.name].isna().any()]
+def missing_seen(df: pd.DataFrame, inputs: dict[str, str]) -> list[str]:
+    """Attributes with missing values in the data: these may be null in an application."""
+    return [name for name in inputs if df[name].isna().any()]
 
 
-def drift_reference(
-    df: pd.DataFrame, attrs: list[Attribute], score: np.ndarray
-) -> dict[str, Any]:
+def drift_reference(df: pd.DataFrame, inputs: dict[str, str], score: np.ndarray) -> dict[str, Any]:
     """Training-time distributions for population-stability monitoring (attributes and score)."""
     ref: dict[str, Any] = {}
-    for a in attrs:
-        col = df[a.name]
-        ref[a.name] = categorical_drift_bins(col) if is_string_input(a) else numeric_drift_bins(col)
+    for name, kind in inputs.items():
+        col = df[name]
+        ref[name] = categorical_drift_bins(col) if kind == "string" else numeric_drift_bins(col)
     ref["__score__"] = numeric_drift_bins(pd.Series(score))
     return ref

@@ -162,7 +162,9 @@ def fit_models(opts: LearnOptions, schema: Schema, df: pd.DataFrame, y: np.ndarr
 def monotone_vector(pre: Any, attrs: list[Any]) -> list[int]:
     """LightGBM monotone constraints over the preprocessor's output columns."""
     signs = {a.name: a.monotone for a in attrs}
-    return [int(signs.get(src, 0)) for src in pre.feature_sources_]
+    # only value columns carry the direction; missing indicators and one-hot columns stay free
+    return [int(signs.get(src, 0)) if name == src else 0
+            for name, src in zip(pre.feature_names_, pre.feature_sources_, strict=True)]
 
 
 def pick_best(trained: list[TrainedModel], *, metric: str) -> TrainedModel:
@@ -177,7 +179,7 @@ def pick_best(trained: list[TrainedModel], *, metric: str) -> TrainedModel:
 
 def write_version_dir(out: Path, *, best: TrainedModel, schema: Schema, attrs: list[Any],
                       df: pd.DataFrame, y: np.ndarray, parts: Any, opts: LearnOptions,
-                      leaks: list[Leak], name: str) -> Path:
+                      leaks: list[Leak], name: str, input_types: dict[str, str]) -> Path:
     """The files of a model version: one graph, the schema, the manifest, the eval split."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.onnx").write_bytes(best.graph)
@@ -193,14 +195,14 @@ def write_version_dir(out: Path, *, best: TrainedModel, schema: Schema, attrs: l
         "name": name, "version": None, "model": best.name, "task": schema.task,
         "classes": schema.classes, "positive_class": schema.positive_class,
         "target": schema.target, "features": names,
-        "inputs": {a.name: "string" if manifest.is_string_input(a) else "float" for a in attrs},
+        "inputs": dict(input_types),
         "sha256": sha256_file(out / "model.onnx"),
         "metrics": best.evaluation.metrics, "primary_metric": schema.primary_metric,
-        "reference": manifest.reference_values(train, attrs),
-        "ranges": manifest.ranges(train, attrs),
-        "categories": manifest.categories(train, attrs),
-        "nullable": manifest.missing_seen(df, attrs),
-        "drift_reference": manifest.drift_reference(train, attrs, adverse),
+        "reference": manifest.reference_values(train, input_types),
+        "ranges": manifest.ranges(train, input_types),
+        "categories": manifest.categories(train, input_types),
+        "nullable": manifest.missing_seen(df, input_types),
+        "drift_reference": manifest.drift_reference(train, input_types, adverse),
         "golden": {"inputs": manifest.records(golden, names),
                    "probabilities": best.eval_proba[:5].tolist()},
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -225,12 +227,13 @@ def learn(opts: LearnOptions, settings: Settings | None = None) -> LearnResult:
     leaks = guard_leakage(df, schema, allow_leaky=opts.allow_leaky, seed=opts.seed,
                           threshold=settings.leakage_threshold)
     parts = split(y, seed=opts.seed)
-    _pre, trained = fit_models(opts, schema, df, y, parts, attrs)
+    pre, trained = fit_models(opts, schema, df, y, parts, attrs)
     best = pick_best(trained, metric=schema.primary_metric)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     report_dir = settings.reports_dir / name / stamp
     version_dir = write_version_dir(report_dir / "model", best=best, schema=schema, attrs=attrs,
-                                    df=df, y=y, parts=parts, opts=opts, leaks=leaks, name=name)
+                                    df=df, y=y, parts=parts, opts=opts, leaks=leaks, name=name,
+                                    input_types=pre.input_types_)
     result = LearnResult(name, schema, trained, leaks, best.name, report_dir, {},
                          y_eval=y[parts.eval])
     run_id = None

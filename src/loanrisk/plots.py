@@ -64,7 +64,8 @@ def training_curves(history: dict[str, list[float]], path: Path, *, title: str =
                 ax.plot(epochs, vals, label=split)
         ax.set_xlabel("epoch")
         ax.set_ylabel("accuracy" if key == "acc" else "loss")
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
         ax.grid(alpha=0.3)
     fig.suptitle(f"{title}: training curves")
     fig.tight_layout()

@@ -99,28 +99,16 @@ def onnx_proba(model_dir: Path, df: pd.DataFrame) -> np.ndarray:
 
     manifest = json.loads((model_dir / "manifest.json").read_text())
     sess = ort.InferenceSession(str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
-    feed: dict[str, np.ndarray] = {}
-    for name, kind in manifest["inputs"].items():
-        if name not in df.columns:
-            raise GateError(
-                f"attribute {name!r}, an input of {manifest['name']} v{manifest.get('version')}, "
-                "is missing from the evaluation data"
-            )
-        col = df[name]
-        if kind == "string":
-            vals = col.astype(object).where(col.notna(), "").astype(str).to_numpy()
-            feed[name] = vals.reshape(-1, 1)
-        else:
-            vals = pd_to_float(col)
-            feed[name] = vals.reshape(-1, 1)
+    from loanrisk.features import frame_to_onnx_feed
+
+    missing = [n for n in manifest["inputs"] if n not in df.columns]
+    if missing:
+        raise GateError(
+            f"attributes {missing}, inputs of {manifest['name']}, are missing from the "
+            "evaluation data"
+        )
+    feed = frame_to_onnx_feed(df, manifest["inputs"])
     return np.asarray(sess.run(["probabilities"], feed)[0], dtype=np.float64)
-
-
-def pd_to_float(col: Any) -> np.ndarray:
-    """A column as float32 with NaN for missing or non-numeric values."""
-    import pandas as pd
-
-    return pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float32)
 
 
 class Registry:
@@ -188,7 +176,12 @@ class Registry:
             raise RegistryError(
                 f"no registered model named {name!r}; known: {', '.join(self.list_models()) or 'none'}"
             )
-        return sorted((self._info(v) for v in versions), key=lambda v: v.version)
+        infos = sorted((self._info(v) for v in versions), key=lambda v: v.version)
+        champ = self.champion(name)  # search results do not carry aliases
+        for info in infos:
+            if champ is not None and info.version == champ.version and CHAMPION not in info.aliases:
+                info.aliases.append(CHAMPION)
+        return infos
 
     def champion(self, name: str) -> VersionInfo | None:
         from mlflow.exceptions import MlflowException
@@ -311,9 +304,9 @@ class Registry:
     def rollback(self, name: str) -> PromotionResult:
         """Move ``champion`` back to the version that held it before the current one."""
         current = self.champion(name)
-        history = self._history(name)
         if current is None:
             raise RegistryError(f"model {name!r} has no champion to roll back")
+        history = self._history(name)
         while history and history[-1] == current.version:
             history.pop()
         if not history:

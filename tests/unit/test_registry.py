@@ -1,0 +1,58 @@
+"""The registry: immutable versions, the promotion gate, rollback, hash verification."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loanrisk.errors import ModelLoadError, RegistryError
+from loanrisk.pipeline import LearnOptions, learn
+from loanrisk.registry import Registry
+
+NAME = "grades-test"
+
+
+def _learn(models: tuple[str, ...], *, promote: bool = True) -> int:
+    res = learn(LearnOptions(dataset="lending-club-grades", name=NAME, models=models,
+                             sample=1500, progress=False, promote=promote))
+    assert res.version is not None
+    return res.version.version
+
+
+@pytest.mark.slow
+def test_gate_promote_refuse_force_rollback(fresh_home: Path) -> None:
+    reg = Registry()
+    v1 = _learn(("majority", "gbdt"))
+    assert reg.champion(NAME).version == v1  # first version becomes champion
+
+    v2 = _learn(("majority",))  # no skill: must not replace the champion
+    res = reg.promote(NAME, v2)
+    assert not res.promoted and "does not beat" in res.reason
+    assert res.candidate_score < res.champion_score
+    assert reg.champion(NAME).version == v1
+
+    forced = reg.promote(NAME, v2, force=True)
+    assert forced.promoted and reg.champion(NAME).version == v2
+
+    back = reg.rollback(NAME)
+    assert back.version == v1 and reg.champion(NAME).version == v1
+
+    versions = reg.list_versions(NAME)
+    assert [v.version for v in versions] == [v1, v2]
+    assert versions[0].sha256 and versions[0].metrics["roc_auc"] > 0.6
+    assert "champion" in versions[0].aliases
+
+    # a tampered artifact is refused
+    d = reg.download(NAME, v1)
+    (d / "model.onnx").write_bytes(b"tampered")
+    with pytest.raises(ModelLoadError, match="SHA-256"):
+        reg.download(NAME, v1)
+
+
+def test_unknown_model_and_version_are_clear_errors(fresh_home: Path) -> None:
+    reg = Registry()
+    with pytest.raises(RegistryError, match="no registered model named 'nope'"):
+        reg.list_versions("nope")
+    with pytest.raises(RegistryError):
+        reg.rollback("nope")
