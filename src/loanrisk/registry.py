@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -122,6 +123,9 @@ class Registry:
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
+            # quiet by default: no per-file download bars or schema-migration chatter
+            os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+            logging.getLogger("mlflow").setLevel(logging.WARNING)
             from mlflow import MlflowClient
 
             self.settings.ensure_home()
