@@ -1,0 +1,83 @@
+"""The FastAPI app factory: thin wiring of routers, middleware, state and error handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from loanrisk import __version__
+from loanrisk.api.decide import InvalidRequest
+from loanrisk.api.deps import Service
+from loanrisk.api.metrics import Metrics, MetricsMiddleware
+from loanrisk.api.middleware import BodyLimitMiddleware, RateLimiter
+from loanrisk.api.routes import admin, applications, health, score
+from loanrisk.config import Settings, get_settings
+from loanrisk.errors import LoanriskError
+from loanrisk.serving import ModelHolder
+from loanrisk.store import Store, StoreError
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Every channel (web, mobile, chatbot, call center, mail) posts applications here. Each one is
+validated against the schema the champion model was trained with, decided at once (grade or
+approve/decline, probabilities, risk tier, plain-language reasons) and stored with its decision
+in one transaction. Authenticate with `Authorization: Bearer <key>` (`loanrisk keys create`).
+"""
+
+
+def create_app(settings: Settings | None = None, *, model_name: str | None = None,
+               model_dir: Path | None = None, store: Store | None = None,
+               start_model: bool = True) -> FastAPI:
+    """Build the decision service.
+
+    ``model_dir`` serves a local model version directory (no registry); ``model_name`` serves
+    the registry's champion of that model and follows it (polling every
+    ``settings.poll_seconds``). The model loads in the background: /ready answers 503 until it
+    is verified and warmed. Raises StoreError when the database cannot be opened.
+    """
+    settings = settings or get_settings()
+    if model_dir is None and model_name is None:
+        raise LoanriskError("give a registered model name (--model NAME) or a model version "
+                            "directory (--model-dir PATH)")
+    store = store or Store(settings.resolved_database_url)
+    metrics = Metrics()
+    holder = ModelHolder(settings, model_name=model_name,
+                         model_dir=Path(model_dir) if model_dir else None)
+    holder.listeners.append(metrics.on_swap)
+    service = Service(settings=settings, store=store, holder=holder, metrics=metrics,
+                      limiter=RateLimiter(settings.rate_limit_per_minute))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if start_model:
+            holder.start()
+        yield
+        holder.stop()
+
+    app = FastAPI(title="loanrisk decision service", version=__version__,
+                  description=DESCRIPTION, lifespan=lifespan)
+    app.state.service = service
+    for router in (applications.router, score.router, admin.router, health.router):
+        app.include_router(router)
+    app.add_exception_handler(InvalidRequest, _invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(StoreError, _store_down)  # type: ignore[arg-type]
+    # outermost first: metrics see every answer, including 413s
+    app.add_middleware(BodyLimitMiddleware, limit=settings.body_limit_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app
+
+
+async def _invalid(_request: Request, exc: InvalidRequest) -> JSONResponse:
+    return JSONResponse({"detail": exc.errors}, status_code=422)
+
+
+async def _store_down(_request: Request, exc: StoreError) -> JSONResponse:
+    log.warning("store error: %s", type(exc).__name__)
+    return JSONResponse({"detail": "the application store is unavailable; retry with the same "
+                                   "Idempotency-Key"}, status_code=503)

@@ -1,0 +1,97 @@
+"""Validate raw bodies against the served model and score them (shared by score/applications)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from loanrisk.scorer import Decision
+from loanrisk.serving import Served
+from loanrisk.validation import METADATA
+
+MAX_BATCH = 1000
+
+
+class InvalidRequest(Exception):  # noqa: N818 - turned into a 422 by the app
+    """The body does not fit the served schema; ``errors`` name each bad field and why."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(f"{len(errors)} invalid field(s)")
+        self.errors = errors
+
+
+def parse_json(body: bytes) -> Any:
+    """The JSON body, or InvalidRequest naming the problem (without echoing the body)."""
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidRequest([{"loc": ["body"], "field": "body", "type": "json_invalid",
+                               "msg": f"invalid JSON at position {getattr(exc, 'pos', 0)}"}]
+                             ) from None
+
+
+def request_hash(data: Any) -> str:
+    """SHA-256 of the canonical JSON of a body (key order and spacing do not matter)."""
+    canon = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canon.encode()).hexdigest()
+
+
+def decide(served: Served, items: list[Any], *, batch: bool
+           ) -> list[tuple[dict[str, Any], Decision]]:
+    """Validate every item (InvalidRequest with all errors) and score them in one call.
+
+    Returns (validated body as a dict, decision) pairs in input order.
+    """
+    if batch and not items:
+        raise InvalidRequest([{"loc": ["body"], "field": "body", "type": "too_short",
+                               "msg": "an empty list: send at least one application"}])
+    if len(items) > MAX_BATCH:
+        raise InvalidRequest([{"loc": ["body"], "field": "body", "type": "too_long",
+                               "msg": f"at most {MAX_BATCH} applications per request"}])
+    errors: list[dict[str, Any]] = []
+    valid: list[dict[str, Any]] = []
+    for i, item in enumerate(items):
+        obj, errs = served.validator.validate(item, index=i if batch else None)
+        if errs:
+            errors.extend(errs)
+        elif obj is not None:
+            valid.append(obj.model_dump())
+    if errors:
+        raise InvalidRequest(errors)
+    return list(zip(valid, served.scorer.score(valid), strict=True))
+
+
+def model_ref(served: Served) -> dict[str, Any]:
+    """The ModelRef of a served model."""
+    s = served.scorer
+    return {"name": s.name, "version": s.version, "sha256": s.sha256}
+
+
+def decision_public(served: Served, d: Decision) -> dict[str, Any]:
+    """A DecisionPublic as a dict."""
+    return {"decision": d.decision, "probabilities": d.probabilities, "risk_score": d.risk_score,
+            "risk_tier": d.risk_tier, "reasons": d.reasons, "model": model_ref(served)}
+
+
+def split_metadata(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(applicant attributes, channel metadata) of a validated body."""
+    meta = {k: data.get(k) for k in METADATA}
+    attrs = {k: v for k, v in data.items() if k not in METADATA}
+    return attrs, meta
+
+
+BODY_DOC_SINGLE: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The applicant attributes of the served model's schema (see GET "
+                       "/v1/schema for the exact fields, types, categories and ranges) plus "
+                       "channel metadata: channel, applicant_id, external_ref. Unknown fields "
+                       "are rejected.",
+        "content": {"application/json": {
+            "schema": {"type": "object", "additionalProperties": True},
+            "example": {"channel": "web", "external_ref": "form-8812", "funded_amnt": 12000,
+                        "term": "term_36", "annual_inc": 65000, "revol_util": 41.5},
+        }},
+    }
+}

@@ -1,0 +1,96 @@
+"""Typed dependencies: the service state, the caller's API key (rate-limited), the served model."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from loanrisk.api.metrics import Metrics
+from loanrisk.api.middleware import RateLimiter
+from loanrisk.config import Settings
+from loanrisk.serving import ModelHolder, Served
+from loanrisk.store import KeyInfo, Store, hash_key
+
+KEY_CACHE_SECONDS = 5.0  # a revoked key stops working within this long
+
+
+@dataclass
+class Service:
+    """Everything a request needs, built once per app."""
+
+    settings: Settings
+    store: Store
+    holder: ModelHolder
+    metrics: Metrics
+    limiter: RateLimiter
+    _keys: dict[str, tuple[KeyInfo | None, float]] = field(default_factory=dict)
+
+    async def key_for(self, token: str) -> KeyInfo | None:
+        """The key for a token, cached briefly so most requests skip the database."""
+        digest = hash_key(token)
+        now = time.monotonic()
+        hit = self._keys.get(digest)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        info = await run_in_threadpool(self.store.key_for_token, token)
+        if len(self._keys) > 10_000:
+            self._keys.clear()
+        self._keys[digest] = (info, now + KEY_CACHE_SECONDS)
+        return info
+
+
+async def get_service(request: Request) -> Service:
+    """The app's :class:`Service`."""
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+bearer = HTTPBearer(auto_error=False, description="An API key from `loanrisk keys create`.")
+
+
+async def api_key(service: ServiceDep,
+                  creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+                  ) -> KeyInfo:
+    """The caller's active API key; 401 without one, 429 (Retry-After) over its rate."""
+    if creds is None or not creds.credentials:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer API key",
+                            headers={"WWW-Authenticate": "Bearer"})
+    key = await service.key_for(creds.credentials)
+    if key is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked API key",
+                            headers={"WWW-Authenticate": "Bearer"})
+    wait = service.limiter.take(key.id)
+    if wait > 0:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "rate limit exceeded for this key",
+                            headers={"Retry-After": RateLimiter.retry_after(wait)})
+    return key
+
+
+KeyDep = Annotated[KeyInfo, Depends(api_key)]
+
+
+async def admin_key(key: KeyDep) -> KeyInfo:
+    """The caller's key if it is an admin key, else 403."""
+    if not key.admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this endpoint needs an admin API key")
+    return key
+
+
+AdminDep = Annotated[KeyInfo, Depends(admin_key)]
+
+
+async def served_model(service: ServiceDep) -> Served:
+    """The model serving now (one reference read); 503 until one is loaded."""
+    served = service.holder.current
+    if served is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no model loaded yet",
+                            headers={"Retry-After": "1"})
+    return served
+
+
+ServedDep = Annotated[Served, Depends(served_model)]

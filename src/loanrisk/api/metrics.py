@@ -1,0 +1,70 @@
+"""Prometheus metrics of one app instance (its own registry, so several apps can coexist)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from loanrisk.serving import Served
+
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    """Requests and latency by route and status, decisions by class and tier, model in use."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter("loanrisk_requests_total", "HTTP requests by route and status.",
+                                ["route", "method", "status"], registry=self.registry)
+        self.latency = Histogram("loanrisk_request_seconds", "HTTP request latency (seconds).",
+                                 ["route", "method", "status"], buckets=BUCKETS,
+                                 registry=self.registry)
+        self.decisions = Counter("loanrisk_decisions_total", "Decisions by class and risk tier.",
+                                 ["endpoint", "decision", "tier"], registry=self.registry)
+        self.model_info = Gauge("loanrisk_model_info", "The model version in use (value 1).",
+                                ["name", "version", "sha256", "model"], registry=self.registry)
+        self.swaps = Counter("loanrisk_model_swaps_total", "Model versions swapped in.",
+                             registry=self.registry)
+
+    def on_swap(self, served: Served) -> None:
+        """Point the model-info gauge at the newly served version."""
+        s = served.scorer
+        self.model_info.clear()
+        self.model_info.labels(s.name, str(s.version), s.sha256, s.model_kind).set(1)
+        self.swaps.inc()
+
+    def decided(self, endpoint: str, decision: str, tier: str) -> None:
+        """Count one decision."""
+        self.decisions.labels(endpoint, decision, tier).inc()
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware (cheap): times every HTTP request, labelled by route template."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = [500]
+
+        async def _send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, _send)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            labels = (path, scope.get("method", ""), str(status[0]))
+            self.metrics.requests.labels(*labels).inc()
+            self.metrics.latency.labels(*labels).observe(time.perf_counter() - start)

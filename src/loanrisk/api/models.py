@@ -1,0 +1,140 @@
+"""Request and response models by role (``...Create`` from clients, ``...Public`` to them)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PROBS_EXAMPLE = {"good": 0.91, "bad": 0.09}
+
+
+class ModelRef(BaseModel):
+    """The model version that made a decision."""
+
+    name: str = Field(examples=["lending-club-default"])
+    version: int | None = Field(description="Registry version; null for a local model directory.",
+                                examples=[3])
+    sha256: str = Field(description="SHA-256 of the ONNX graph that was run.")
+
+
+class DecisionPublic(BaseModel):
+    """A decision with its probabilities, risk tier and principal reasons."""
+
+    decision: str = Field(description="A grade (multiclass) or approve/decline (binary).",
+                          examples=["approve"])
+    probabilities: dict[str, float] = Field(description="One per class, best to worst.",
+                                            examples=[PROBS_EXAMPLE])
+    risk_score: float = Field(description="P(adverse class), or the probability mass on the "
+                              "worse half of the grades.", examples=[0.09])
+    risk_tier: str = Field(description="low | medium | high, from configured thresholds.",
+                           examples=["low"])
+    reasons: list[str] = Field(description="Up to 4 attributes that pushed toward the worse "
+                               "outcome, in plain words; a decline always has one.",
+                               examples=[["Debt-to-income ratio is high"]])
+    model: ModelRef
+
+
+class ApplicationPublic(DecisionPublic):
+    """A stored application's decision (what POST /v1/applications returns)."""
+
+    id: uuid.UUID
+    created_at: datetime
+    channel: str = Field(examples=["web"])
+    applicant_id: str | None = None
+    external_ref: str | None = None
+    served_by: str = Field(default="champion", description="champion (or canary, later).")
+
+
+class ApplicationDetail(ApplicationPublic):
+    """A stored application with its attributes and outcomes (GET /v1/applications/{id})."""
+
+    attributes: dict[str, object]
+    outcomes: list[OutcomePublic] = []
+
+
+class OutcomeCreate(BaseModel):
+    """The later truth about an application."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: str = Field(min_length=1, max_length=64,
+                         description="What happened: a class label (e.g. good/bad, a grade), "
+                         "repaid/defaulted, or the auditor's decision.", examples=["bad"])
+    source: str | None = Field(default=None, max_length=64,
+                               description="Who recorded it (servicing, auditor...).",
+                               examples=["servicing"])
+
+
+class OutcomePublic(BaseModel):
+    """A recorded outcome."""
+
+    application_id: uuid.UUID
+    outcome: str
+    source: str | None
+    recorded_at: datetime
+
+
+class ValidationErrorItem(BaseModel):
+    """One bad field."""
+
+    loc: list[str]
+    field: str
+    msg: str
+    type: str | None = None
+
+
+class ValidationErrorResponse(BaseModel):
+    """422: every bad field and why."""
+
+    detail: list[ValidationErrorItem]
+
+
+class Message(BaseModel):
+    """A plain error or status message."""
+
+    detail: str
+
+
+class ReadyPublic(BaseModel):
+    """Readiness: the model in use, or why there is none."""
+
+    ready: bool
+    model: dict[str, object] | None = None
+    error: str | None = None
+
+
+class PromoteRequest(BaseModel):
+    """Which version to promote."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1, examples=[2])
+    force: bool = Field(default=False, description="Skip the gate (promote even if not better).")
+
+
+class PromotionPublic(BaseModel):
+    """What the gate decided, and the model now serving."""
+
+    name: str
+    version: int
+    promoted: bool
+    previous: int | None
+    reason: str
+    serving: ModelRef | None = None
+
+
+class VersionPublic(BaseModel):
+    """A registered version."""
+
+    name: str
+    version: int
+    model: str
+    metrics: dict[str, float]
+    sha256: str
+    created_at: str
+    aliases: list[str]
+
+
+ApplicationDetail.model_rebuild()

@@ -1,0 +1,156 @@
+"""Applications: submit (scored, then stored in one transaction), read, record the outcome."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from loanrisk.api.decide import (
+    BODY_DOC_SINGLE,
+    InvalidRequest,
+    decide,
+    model_ref,
+    parse_json,
+    request_hash,
+    split_metadata,
+)
+from loanrisk.api.deps import KeyDep, ServedDep, ServiceDep
+from loanrisk.api.models import (
+    ApplicationDetail,
+    ApplicationPublic,
+    Message,
+    OutcomeCreate,
+    OutcomePublic,
+)
+from loanrisk.api.routes.score import ERRORS
+from loanrisk.store import DuplicateApplication, KeyInfo, Store
+from loanrisk.store_tables import Application
+
+router = APIRouter(prefix="/v1/applications", tags=["applications"])
+IdemDep = Annotated[str | None, Header(
+    alias="Idempotency-Key", max_length=200,
+    description="Retry-safe key, scoped to your API key: the same key and body replay the "
+                "original answer (200, Idempotent-Replayed: true); a different body is a 422.")]
+NOT_FOUND = {404: {"model": Message, "description": "No such application for this key."}}
+
+
+def _iso(ts: datetime) -> str:
+    return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).isoformat()  # SQLite drops the zone
+
+
+def public(row: Application) -> dict[str, Any]:
+    """An ApplicationPublic (JSON-able) from a stored row."""
+    return {
+        "id": str(row.id), "created_at": _iso(row.created_at), "channel": row.channel,
+        "applicant_id": row.applicant_id, "external_ref": row.external_ref,
+        "decision": row.decision, "probabilities": row.probabilities,
+        "risk_score": row.risk_score, "risk_tier": row.risk_tier, "reasons": row.reasons,
+        "model": {"name": row.model_name, "version": row.model_version,
+                  "sha256": row.model_sha256},
+        "served_by": row.served_by,
+    }
+
+
+def _replay(row: Application, digest: str) -> JSONResponse:
+    if row.request_hash != digest:
+        raise InvalidRequest([{"loc": ["header", "Idempotency-Key"], "field": "Idempotency-Key",
+                               "type": "idempotency_conflict",
+                               "msg": "this Idempotency-Key was used with a different body; "
+                                      "use a new key for a new application"}])
+    return JSONResponse(public(row), status_code=200, headers={"Idempotent-Replayed": "true"})
+
+
+def _visible(store: Store, app_id: uuid.UUID, key: KeyInfo) -> Application:
+    row = store.get_application(app_id)
+    if row is None or not (key.admin or row.api_key_id == key.id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such application")
+    return row
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Submit an application: decided now, stored durably",
+    description="Validates the applicant attributes against the champion's schema, scores them "
+                "(decision, probabilities, risk tier, reasons) and stores everything in one "
+                "transaction before answering 201. Retry safely with an Idempotency-Key.",
+    response_model=ApplicationPublic,
+    responses={**ERRORS, 200: {"model": ApplicationPublic,
+                               "description": "Idempotent replay of the original answer."}},
+    openapi_extra=BODY_DOC_SINGLE,
+)
+async def create_application(request: Request, key: KeyDep, served: ServedDep,
+                             service: ServiceDep, idempotency_key: IdemDep = None) -> Any:
+    data = parse_json(await request.body())
+    digest = request_hash(data)
+    store = service.store
+    if idempotency_key:
+        prior = await run_in_threadpool(store.find_idempotent, key.id, idempotency_key)
+        if prior is not None:
+            return _replay(prior, digest)
+    if isinstance(data, list):
+        raise InvalidRequest([{"loc": ["body"], "field": "body", "type": "dict_type",
+                               "msg": "one application per request (POST /v1/score takes "
+                                      "batches)"}])
+    [(valid, d)] = decide(served, [data], batch=False)
+    attrs, meta = split_metadata(valid)
+    ref = model_ref(served)
+    row = Application(
+        id=uuid.uuid4(), channel=meta["channel"] or key.channel, api_key_id=key.id,
+        idempotency_key=idempotency_key or None, request_hash=digest,
+        applicant_id=meta["applicant_id"], external_ref=meta["external_ref"], attributes=attrs,
+        decision=d.decision, probabilities=d.probabilities, risk_score=d.risk_score,
+        risk_tier=d.risk_tier, reasons=d.reasons, model_name=ref["name"],
+        model_version=ref["version"], model_sha256=ref["sha256"], served_by=served.role,
+    )
+    try:
+        await run_in_threadpool(store.insert_application, row)
+    except DuplicateApplication:  # a concurrent twin won the race: answer as it did
+        assert idempotency_key
+        prior = await run_in_threadpool(store.find_idempotent, key.id, idempotency_key)
+        assert prior is not None
+        return _replay(prior, digest)
+    service.metrics.decided("applications", d.decision, d.risk_tier)
+    return JSONResponse(public(row), status_code=201)
+
+
+@router.get(
+    "/{application_id}",
+    summary="Read a stored application",
+    description="Only the API key that submitted it, or an admin key, can read it; anyone else "
+                "gets 404 (so ids cannot be probed).",
+    response_model=ApplicationDetail,
+    responses={**NOT_FOUND, 401: ERRORS[401]},
+)
+def read_application(application_id: uuid.UUID, key: KeyDep, service: ServiceDep) -> Any:
+    row = _visible(service.store, application_id, key)
+    out = public(row)
+    out["attributes"] = row.attributes
+    out["outcomes"] = [
+        {"application_id": str(o.application_id), "outcome": o.outcome, "source": o.source,
+         "recorded_at": _iso(o.recorded_at)}
+        for o in service.store.outcomes_of(row.id)]
+    return out
+
+
+@router.post(
+    "/{application_id}/outcome",
+    status_code=201,
+    summary="Record what happened later",
+    description="The later truth: repaid/defaulted, the auditor's decision, the assigned grade. "
+                "Kept for retraining and monitoring. Same visibility rule as reading.",
+    response_model=OutcomePublic,
+    responses={**NOT_FOUND, 401: ERRORS[401], 422: ERRORS[422]},
+)
+def record_outcome(application_id: uuid.UUID, body: OutcomeCreate, key: KeyDep,
+                   service: ServiceDep) -> Any:
+    row = _visible(service.store, application_id, key)
+    out = service.store.add_outcome(row.id, outcome=body.outcome,
+                                    source=body.source or key.channel, api_key_id=key.id)
+    return {"application_id": out.application_id, "outcome": out.outcome, "source": out.source,
+            "recorded_at": out.recorded_at}

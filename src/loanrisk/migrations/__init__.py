@@ -1,0 +1,1 @@
+"""Alembic migrations of the application store (run by ``loanrisk.store.migrate``)."""

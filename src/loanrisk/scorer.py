@@ -1,0 +1,295 @@
+"""Score applications with a model version's ONNX graph: decision, risk tier and reasons.
+
+Serving path: imports numpy and onnxruntime only (no pandas, torch, LightGBM, scikit-learn or
+MLflow). A model version directory holds ``model.onnx``, ``schema.json`` and ``manifest.json``
+(see docs/architecture.md, "Model version artifact").
+
+Rules, stated once:
+
+* **Decision.** Binary: ``decline`` when P(adverse class) >= ``settings.decline_threshold``, else
+  ``approve``. Multiclass: the most probable grade (classes are ordered best to worst).
+* **Risk score** (drives the tier). Binary: P(adverse class). Multiclass: the probability mass on
+  the worse half of the grades, i.e. the classes with index >= ceil(C / 2) (A..G: E, F, G).
+  Tier: ``high`` if score >= ``tier_high``, ``medium`` if >= ``tier_medium``, else ``low``.
+* **Reasons.** Each feature of a record is replaced by its reference value (the training median
+  or mode) and the whole set of variants (records x features, plus the records themselves) is
+  scored in ONE onnxruntime call. An attribute's contribution is how much the record's badness
+  drops when it is replaced: P(adverse) for binary, the expected grade index for multiclass. The
+  top ``max_reasons`` positive contributions, in the schema's plain ``reason`` words, are the
+  reasons. An adverse decision (decline; a grade below the best) always gets at least one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from loanrisk.config import Settings, get_settings
+from loanrisk.errors import ModelLoadError
+
+GOLDEN_TOLERANCE = 1e-5
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One scored application."""
+
+    decision: str
+    probabilities: dict[str, float]
+    risk_score: float
+    risk_tier: str
+    reasons: list[str] = field(default_factory=list)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(path.read_text()))
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"{path}: missing; a model version directory needs model.onnx, "
+                             "manifest.json and schema.json") from exc
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ModelLoadError(f"{path}: not valid JSON ({exc})") from exc
+
+
+class Scorer:
+    """A loaded, verified and warmed model version. Thread-safe (onnxruntime sessions are)."""
+
+    def __init__(self, *, model_dir: Path, manifest: dict[str, Any], schema: dict[str, Any],
+                 session: ort.InferenceSession, settings: Settings) -> None:
+        self.model_dir = model_dir
+        self.manifest = manifest
+        self.schema = schema
+        self.session = session
+        self.settings = settings
+        self.name: str = str(manifest.get("name") or schema.get("name") or model_dir.name)
+        version = manifest.get("version")
+        self.version: int | None = int(version) if version is not None else None
+        self.sha256: str = str(manifest["sha256"])
+        self.model_kind: str = str(manifest.get("model", "?"))
+        self.classes: list[str] = [str(c) for c in manifest["classes"]]
+        self.task: str = str(manifest.get("task") or
+                             ("binary" if len(self.classes) == 2 else "multiclass"))
+        self.features: list[str] = list(manifest["features"])
+        self.inputs: dict[str, str] = dict(manifest["inputs"])
+        missing = [f for f in self.features if f not in self.inputs]
+        if missing:
+            raise ModelLoadError(f"{model_dir}/manifest.json: features {missing} have no 'inputs' "
+                                 "entry (float or string)")
+        attrs = {a["name"]: a for a in schema.get("attributes", [])}
+        self.reason_words: list[str] = [
+            str(attrs.get(f, {}).get("reason") or attrs.get(f, {}).get("description") or f)
+            for f in self.features
+        ]
+        ref = manifest.get("reference", {})
+        self._reference: list[Any] = [self._cell(f, ref.get(f)) for f in self.features]
+        self._float_names = [f for f in self.features if self.inputs[f] != "string"]
+        self._string_names = [f for f in self.features if self.inputs[f] == "string"]
+        pos = {f: k for k, f in enumerate(self.features)}
+        self._float_pos = np.array([pos[f] for f in self._float_names], dtype=np.int64)
+        self._string_pos = np.array([pos[f] for f in self._string_names], dtype=np.int64)
+        self._ref_float = np.array([self._reference[k] for k in self._float_pos],
+                                   dtype=np.float32)
+        self._ref_string = np.array([self._reference[k] for k in self._string_pos], dtype=object)
+        n_classes = len(self.classes)
+        self._grade_index = np.arange(n_classes, dtype=np.float64)
+        self._worse_from = math.ceil(n_classes / 2)
+        self._output = "probabilities"
+        self._input_names = {i.name for i in session.get_inputs()}
+        absent = [f for f in self.features if f not in self._input_names]
+        if absent:
+            raise ModelLoadError(f"{model_dir}/model.onnx has no inputs named {absent}")
+
+    # -- loading -----
+    @classmethod
+    def load(cls, model_dir: Path, *, settings: Settings | None = None,
+             expected_sha256: str | None = None) -> Scorer:
+        """Read, verify (SHA-256 and golden inputs) and warm up a model version directory.
+
+        Raises ModelLoadError when a file is missing, the graph's hash differs from the manifest
+        (or from ``expected_sha256``, the registry's), or the golden inputs score differently.
+        """
+        model_dir = Path(model_dir)
+        manifest = _read_json(model_dir / "manifest.json")
+        schema = _read_json(model_dir / "schema.json")
+        onnx_path = model_dir / "model.onnx"
+        if not onnx_path.exists():
+            raise ModelLoadError(f"{onnx_path}: missing")
+        digest = _sha256(onnx_path)
+        for source, want in (("manifest.json", manifest.get("sha256")),
+                             ("the registry", expected_sha256)):
+            if want and digest != want:
+                raise ModelLoadError(
+                    f"{onnx_path}: SHA-256 {digest[:12]}… differs from {source} "
+                    f"({str(want)[:12]}…); refusing to serve a modified artifact")
+        manifest["sha256"] = digest
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1  # one application is tiny: threads cost more than they give
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3  # errors only
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            session = ort.InferenceSession(str(onnx_path), sess_options=opts,
+                                           providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelLoadError(f"{onnx_path}: onnxruntime cannot load it ({exc})") from exc
+        scorer = cls(model_dir=model_dir, manifest=manifest, schema=schema, session=session,
+                     settings=settings or get_settings())
+        scorer.check_golden()
+        scorer.warm_up()
+        return scorer
+
+    def check_golden(self) -> float:
+        """Score the manifest's golden inputs; ModelLoadError if any probability is off by >1e-5."""
+        golden = self.manifest.get("golden") or {}
+        records, expected = golden.get("inputs") or [], golden.get("probabilities") or []
+        if not records:
+            return 0.0
+        got = self.predict_proba(records)
+        want = np.asarray(expected, dtype=np.float64)
+        if got.shape != want.shape:
+            raise ModelLoadError(f"{self.model_dir}: golden check expects shape {want.shape}, the "
+                                 f"graph gives {got.shape}")
+        diff = float(np.max(np.abs(got - want)))
+        if not diff <= GOLDEN_TOLERANCE:
+            raise ModelLoadError(f"{self.model_dir}: golden-input check failed (max difference "
+                                 f"{diff:.2e} > {GOLDEN_TOLERANCE:.0e}); refusing this model")
+        return diff
+
+    def warm_up(self, rounds: int = 20) -> None:
+        """Run a few single and batched calls so the first real request is not slow."""
+        golden = (self.manifest.get("golden") or {}).get("inputs") or []
+        record = golden[0] if golden else dict(zip(self.features, self._reference, strict=True))
+        for _ in range(rounds):
+            self.score([record])
+        self.score([record] * 8)
+
+    # -- feeds -----
+    def _cell(self, name: str, value: Any) -> Any:
+        """One attribute value as the graph wants it: float (NaN if missing) or str ("" if so)."""
+        if self.inputs[name] == "string":
+            return "" if value is None else str(value)
+        if value is None or value == "":
+            return math.nan
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return math.nan
+
+    def _matrices(self, records: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+        """Records as a float32 matrix (float inputs) and an object matrix (string inputs)."""
+        fl = np.array([[self._cell(f, r.get(f)) for f in self._float_names] for r in records],
+                      dtype=np.float32).reshape(len(records), len(self._float_names))
+        st = np.array([[self._cell(f, r.get(f)) for f in self._string_names] for r in records],
+                      dtype=object).reshape(len(records), len(self._string_names))
+        return fl, st
+
+    def _feed_from(self, fl: np.ndarray, st: np.ndarray) -> dict[str, np.ndarray]:
+        # Fortran order: each column is contiguous, so the [N,1] inputs are views, not copies.
+        fl, st = np.asfortranarray(fl), np.asfortranarray(st)
+        feed = {n: fl[:, j:j + 1] for j, n in enumerate(self._float_names)}
+        feed.update({n: st[:, j:j + 1] for j, n in enumerate(self._string_names)})
+        return feed
+
+    def _variants(self, fl: np.ndarray, st: np.ndarray
+                  ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """The feed of records + their reference variants, and each variant's (record, feature).
+
+        A variant is made only where a value differs from the reference (else it changes
+        nothing), which keeps the batch small. Rows: the n records first, then the variants.
+        """
+        n = len(fl)
+        same_f = (fl == self._ref_float) | (np.isnan(fl) & np.isnan(self._ref_float))
+        rec_f, col_f = np.nonzero(~same_f)
+        rec_s, col_s = np.nonzero(st != self._ref_string)
+        vf, vs = len(rec_f), len(rec_s)
+        rows = np.concatenate([np.arange(n), rec_f, rec_s])
+        big_f, big_s = fl[rows], st[rows]
+        big_f[n + np.arange(vf), col_f] = self._ref_float[col_f]
+        big_s[n + vf + np.arange(vs), col_s] = self._ref_string[col_s]
+        records = np.concatenate([rec_f, rec_s])
+        features = np.concatenate([self._float_pos[col_f], self._string_pos[col_s]])
+        return self._feed_from(big_f, big_s), records, features
+
+    def _run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        out = self.session.run([self._output], feed)[0]
+        return np.asarray(out, dtype=np.float64)
+
+    def predict_proba(self, records: list[dict[str, Any]]) -> np.ndarray:
+        """Class probabilities (n, C), classes best to worst, without reasons."""
+        return self._run(self._feed_from(*self._matrices(records)))
+
+    # -- decisions -----
+    def _badness(self, proba: np.ndarray) -> np.ndarray:
+        """What reasons measure: P(adverse) for binary, the expected grade index for multiclass."""
+        if self.task == "binary":
+            return proba[..., -1]
+        return proba @ self._grade_index
+
+    def risk_score(self, proba: np.ndarray) -> np.ndarray:
+        """What tiers use: P(adverse) for binary, mass on the worse half of the grades otherwise."""
+        if self.task == "binary":
+            return proba[..., -1]
+        return proba[..., self._worse_from:].sum(axis=-1)
+
+    def _tier(self, score: float) -> str:
+        s = self.settings
+        return "high" if score >= s.tier_high else "medium" if score >= s.tier_medium else "low"
+
+    def _decide(self, p: np.ndarray) -> tuple[str, bool]:
+        if self.task == "binary":
+            declined = bool(p[-1] >= self.settings.decline_threshold)
+            return ("decline" if declined else "approve"), declined
+        k = int(np.argmax(p))
+        return self.classes[k], k > 0
+
+    def score(self, records: list[dict[str, Any]]) -> list[Decision]:
+        """Decisions with reasons for validated records, in one batched onnxruntime call."""
+        if not records:
+            return []
+        n = len(records)
+        feed, rec_idx, feat_idx = self._variants(*self._matrices(records))
+        proba = self._run(feed)
+        bad = self._badness(proba)
+        contrib = np.zeros((n, len(self.features)))
+        # how much worse each actual value made it, against the reference value
+        contrib[rec_idx, feat_idx] = bad[rec_idx] - bad[n:]
+        base = proba[:n]
+        scores = self.risk_score(base)
+        order = np.argsort(-contrib, axis=1, kind="stable")
+        limit = self.settings.max_reasons
+        out: list[Decision] = []
+        for i in range(len(records)):
+            p = base[i]
+            decision, adverse = self._decide(p)
+            top = [int(k) for k in order[i, :limit] if contrib[i, k] > _EPS]
+            if adverse and not top and len(order[i]):
+                top = [int(order[i, 0])]
+            out.append(Decision(
+                decision=decision,
+                probabilities={c: float(v) for c, v in zip(self.classes, p, strict=True)},
+                risk_score=float(scores[i]),
+                risk_tier=self._tier(float(scores[i])),
+                reasons=[self.reason_words[k] for k in top],
+            ))
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """Name, version, hash, kind, task and classes of this model (for /ready and metrics)."""
+        return {"name": self.name, "version": self.version, "sha256": self.sha256,
+                "model": self.model_kind, "task": self.task, "classes": self.classes}

@@ -1,0 +1,172 @@
+"""The model being served and how it is replaced: atomic swaps, background loads, polling.
+
+A :class:`Served` bundles a verified :class:`~loanrisk.scorer.Scorer` with the request validator
+built from the same schema. :class:`ModelHolder` keeps one reference to it; a request reads the
+reference once and finishes on that object, so a swap never disturbs requests in flight.
+
+Sources: a local model directory (``--model-dir``, no registry), or a registered model name
+whose ``champion`` alias is polled. At start the last known champion is read from the serving
+cache (``serving_cache/<name>/champion.json``), so the service starts and keeps serving when the
+tracking server is down. Logs carry versions and reasons, never attribute values or keys.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loanrisk.config import Settings
+from loanrisk.errors import LoanriskError, ModelLoadError
+from loanrisk.scorer import Scorer
+from loanrisk.validation import RequestValidator
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Served:
+    """One loaded model version and its validator (immutable; swapped as a whole)."""
+
+    scorer: Scorer
+    validator: RequestValidator
+    role: str = "champion"
+
+    @classmethod
+    def load(cls, model_dir: Path, *, settings: Settings, expected_sha256: str | None = None,
+             role: str = "champion") -> Served:
+        """Load + verify + warm; ModelLoadError when the artifact is refused."""
+        scorer = Scorer.load(model_dir, settings=settings, expected_sha256=expected_sha256)
+        return cls(scorer=scorer, validator=RequestValidator(scorer.manifest, scorer.schema),
+                   role=role)
+
+
+class ModelHolder:
+    """The served model, swapped atomically; loads run in a background thread."""
+
+    def __init__(self, settings: Settings, *, model_name: str | None = None,
+                 model_dir: Path | None = None) -> None:
+        self.settings = settings
+        self.model_name = model_name
+        self.model_dir = model_dir
+        self.current: Served | None = None
+        self.last_error: str | None = None
+        self.refused: set[tuple[int | None, str]] = set()
+        self._lock = threading.Lock()  # one load at a time
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.listeners: list[Any] = []  # callables(Served) told after each swap (metrics)
+
+    @property
+    def registry_mode(self) -> bool:
+        """Whether the model comes from the registry (else a local directory)."""
+        return self.model_dir is None and self.model_name is not None
+
+    def swap(self, served: Served) -> None:
+        """Make ``served`` the model for new requests (one reference assignment)."""
+        old = self.current
+        self.current = served
+        s = served.scorer
+        log.info("serving %s v%s (%s, sha256 %s…)%s", s.name, s.version, s.model_kind,
+                 s.sha256[:12], "" if old is None else f", replacing v{old.scorer.version}")
+        for fn in self.listeners:
+            fn(served)
+
+    # -- loading -----
+    def load_initial(self) -> None:
+        """First load: the local dir, or the cached champion then the registry. Never raises."""
+        try:
+            if self.model_dir is not None:
+                self.swap(Served.load(self.model_dir, settings=self.settings))
+                return
+            cached = self._cached_champion()
+            if cached is not None:
+                version, path = cached
+                try:
+                    self.swap(Served.load(path, settings=self.settings))
+                except LoanriskError as exc:
+                    log.warning("cached champion v%s refused: %s", version, exc)
+            self.check_registry()
+        except Exception as exc:  # keep the process up; /ready says why it is not ready
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("model not loaded: %s", self.last_error)
+
+    def _cached_champion(self) -> tuple[int, Path] | None:
+        assert self.model_name is not None
+        base = self.settings.serving_cache / self.model_name
+        try:
+            version = int(json.loads((base / "champion.json").read_text())["version"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        path = base / str(version)
+        return (version, path) if (path / "model.onnx").exists() else None
+
+    def check_registry(self) -> bool:
+        """Ask the registry for the champion; load and swap it if it moved. True if swapped.
+
+        A refused model (hash mismatch, golden check) is logged and remembered; the old model keeps
+        serving. Registry errors propagate to the caller (the poller logs and carries on).
+        """
+        if not self.registry_mode:
+            return False
+        from loanrisk.registry import Registry
+
+        assert self.model_name is not None
+        with self._lock:
+            reg = Registry(self.settings)
+            info = reg.champion(self.model_name)
+            if info is None:
+                self.last_error = f"model {self.model_name!r} has no champion yet"
+                return False
+            cur = self.current
+            if cur is not None and cur.scorer.version == info.version \
+                    and cur.scorer.sha256 == info.sha256:
+                return False
+            if (info.version, info.sha256) in self.refused:
+                return False
+            try:
+                path = reg.download(self.model_name, info.version)
+                served = Served.load(path, settings=self.settings, expected_sha256=info.sha256)
+            except ModelLoadError as exc:
+                self.refused.add((info.version, info.sha256))
+                self.last_error = str(exc)
+                log.warning("refused %s v%s, still serving v%s: %s", self.model_name,
+                            info.version, cur.scorer.version if cur else None, exc)
+                return False
+            self.swap(served)
+            self.last_error = None
+            return True
+
+    def reload(self) -> Served | None:
+        """Reload now (admin): re-check the registry, or re-read the local directory."""
+        if self.registry_mode:
+            self.check_registry()
+        elif self.model_dir is not None:
+            with self._lock:
+                self.swap(Served.load(self.model_dir, settings=self.settings))
+        return self.current
+
+    # -- background -----
+    def start(self) -> None:
+        """Load in a background thread, then poll the registry every ``poll_seconds``."""
+        self._thread = threading.Thread(target=self._run, name="loanrisk-model", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        self.load_initial()
+        while self.registry_mode and not self._stop.wait(self.settings.poll_seconds):
+            try:
+                self.check_registry()
+            except Exception as exc:  # tracking server down, network...: keep serving
+                log.warning("registry check failed, still serving v%s: %s",
+                            self.current.scorer.version if self.current else None,
+                            type(exc).__name__)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop polling (the loaded model stays)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)

@@ -1,0 +1,202 @@
+"""The application store: SQLite (WAL, synchronous=FULL) by default, PostgreSQL by URL.
+
+Everything about one application (attributes, decision, probabilities, reasons, model version
+and SHA-256, channel, idempotency key, request hash) is written in one transaction; a 201 is only
+sent after that commit. Idempotency relies on the unique (api_key_id, idempotency_key)
+constraint: a concurrent duplicate fails its INSERT and the caller replays the stored row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from loanrisk.errors import LoanriskError
+from loanrisk.store_tables import ApiKey, Application, Outcome
+
+log = logging.getLogger(__name__)
+KEY_PREFIX = "lr_"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class StoreError(LoanriskError):
+    """The store cannot do what was asked (bad URL, unknown key...)."""
+
+
+class DuplicateApplication(Exception):  # noqa: N818 - a signal, not an error for the user
+    """Another request stored an application with the same API key and idempotency key."""
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What a request knows about its API key (never the token itself)."""
+
+    id: uuid.UUID
+    channel: str
+    admin: bool
+    prefix: str
+
+
+def normalise_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` URLs use psycopg 3; others are kept."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme):]
+    return url
+
+
+def hash_key(token: str) -> str:
+    """SHA-256 hex of an API key token (what the store keeps)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine; SQLite gets WAL, synchronous=FULL, a busy timeout and foreign keys."""
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                               pool_size=8, max_overflow=16)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn: Any, _record: Any) -> None:
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    if url.startswith("postgresql"):
+        return create_engine(url, pool_size=8, max_overflow=16, pool_pre_ping=True)
+    raise StoreError(f"database URL {url.split(':', 1)[0]!r}: use sqlite:///PATH or "
+                     "postgresql://HOST/DB")
+
+
+def migrate(url: str) -> None:
+    """Upgrade the database at ``url`` to the newest Alembic revision (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config(str(MIGRATIONS / "alembic.ini"))
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
+    cfg.attributes["configure_logger"] = False
+    command.upgrade(cfg, "head")
+
+
+class Store:
+    """Typed access to applications, outcomes and API keys."""
+
+    def __init__(self, url: str, *, upgrade: bool = True) -> None:
+        self.url = normalise_url(url)
+        if upgrade:
+            try:
+                migrate(self.url)
+            except Exception as exc:
+                if isinstance(exc, LoanriskError):
+                    raise
+                raise StoreError(f"cannot open the store at {self.url.split('@')[-1]}: "
+                                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+        self.engine = make_engine(self.url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.engine.dispose()
+
+    # -- API keys -----
+    def create_key(self, *, channel: str, admin: bool = False) -> tuple[str, ApiKey]:
+        """A new key; returns the token (shown once, never stored) and its row."""
+        token = KEY_PREFIX + secrets.token_urlsafe(32)
+        row = ApiKey(hashed_key=hash_key(token), prefix=token[:8], channel=channel, admin=admin)
+        with self.sessions.begin() as s:
+            s.add(row)
+        return token, row
+
+    def key_for_token(self, token: str) -> KeyInfo | None:
+        """The active key with this token, or None (unknown or revoked)."""
+        with self.sessions() as s:
+            row = s.scalar(select(ApiKey).where(ApiKey.hashed_key == hash_key(token)))
+        if row is None or row.revoked:
+            return None
+        return KeyInfo(id=row.id, channel=row.channel, admin=row.admin, prefix=row.prefix)
+
+    def list_keys(self) -> list[ApiKey]:
+        """Every key, newest first (hashes only)."""
+        with self.sessions() as s:
+            return list(s.scalars(select(ApiKey).order_by(ApiKey.created_at.desc())))
+
+    def revoke_key(self, key_id: str) -> ApiKey:
+        """Revoke a key by its id (or a unique prefix of it). StoreError if none matches."""
+        with self.sessions.begin() as s:
+            rows = [r for r in s.scalars(select(ApiKey)) if str(r.id).startswith(key_id)
+                    or r.prefix == key_id]
+            if len(rows) != 1:
+                raise StoreError(f"{len(rows)} API keys match {key_id!r}; give the id shown by "
+                                 "`loanrisk keys list`")
+            s.execute(update(ApiKey).where(ApiKey.id == rows[0].id).values(revoked=True))
+            rows[0].revoked = True
+            return rows[0]
+
+    # -- applications -----
+    def find_idempotent(self, api_key_id: uuid.UUID, idempotency_key: str) -> Application | None:
+        """The application this key already stored under ``idempotency_key``, if any."""
+        with self.sessions() as s:
+            return s.scalar(select(Application).where(
+                Application.api_key_id == api_key_id,
+                Application.idempotency_key == idempotency_key))
+
+    def insert_application(self, row: Application) -> Application:
+        """Store one application in one transaction; DuplicateApplication on a concurrent twin."""
+        try:
+            with self.sessions.begin() as s:
+                s.add(row)
+        except IntegrityError as exc:
+            if row.idempotency_key is not None:
+                raise DuplicateApplication(str(row.idempotency_key)) from exc
+            raise
+        return row
+
+    def get_application(self, app_id: uuid.UUID) -> Application | None:
+        """One application by id."""
+        with self.sessions() as s:
+            return s.get(Application, app_id)
+
+    def add_outcome(self, app_id: uuid.UUID, *, outcome: str, source: str | None,
+                    api_key_id: uuid.UUID | None) -> Outcome:
+        """Record the later truth about an application."""
+        row = Outcome(application_id=app_id, outcome=outcome, source=source,
+                      api_key_id=api_key_id)
+        with self.sessions.begin() as s:
+            s.add(row)
+        return row
+
+    def outcomes_of(self, app_id: uuid.UUID) -> list[Outcome]:
+        """Outcomes recorded for one application, oldest first."""
+        with self.sessions() as s:
+            return list(s.scalars(select(Outcome).where(Outcome.application_id == app_id)
+                                  .order_by(Outcome.id)))
+
+    def count_applications(self) -> int:
+        """How many applications are stored."""
+        from sqlalchemy import func
+
+        with self.sessions() as s:
+            return int(s.scalar(select(func.count()).select_from(Application)) or 0)
+
+    def session(self) -> Session:
+        """A plain session (read-only uses: export, tests)."""
+        return self.sessions()

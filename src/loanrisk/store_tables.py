@@ -1,0 +1,87 @@
+"""The application store's tables (SQLAlchemy 2 typed ORM). Migrations live in ``migrations/``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now (UTC)."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the store's tables."""
+
+
+class ApiKey(Base):
+    """An API key: only the SHA-256 of the token is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    hashed_key: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # first characters, to recognise a key
+    channel: Mapped[str] = mapped_column(String(32))
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Application(Base):
+    """One application, its decision and the model version that made it."""
+
+    __tablename__ = "applications"
+    __table_args__ = (UniqueConstraint("api_key_id", "idempotency_key",
+                                       name="uq_applications_key_idempotency"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    api_key_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("api_keys.id"), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    applicant_id: Mapped[str | None] = mapped_column(String(128))
+    external_ref: Mapped[str | None] = mapped_column(String(128))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    decision: Mapped[str] = mapped_column(String(64))
+    probabilities: Mapped[dict[str, float]] = mapped_column(JsonType)
+    risk_score: Mapped[float] = mapped_column()
+    risk_tier: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list[str]] = mapped_column(JsonType)
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    served_by: Mapped[str] = mapped_column(String(16), default="champion")
+
+
+class Outcome(Base):
+    """The later truth about an application (repaid/defaulted, auditor's decision, grade)."""
+
+    __tablename__ = "outcomes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("applications.id"),
+                                                      index=True)
+    outcome: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    source: Mapped[str | None] = mapped_column(String(64))
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)

@@ -1,0 +1,141 @@
+"""Request validation built from the served model's schema and manifest.
+
+The pydantic model accepts exactly: the model's feature attributes, the schema's informational
+text attributes (stored, never scored), and channel metadata. Everything else is rejected
+(``extra="forbid"``), so a client cannot set ``decision``, ``score``, ``model_version`` or ``id``.
+
+* numeric attributes: numbers (not booleans, not strings), within the training range widened by
+  ``RANGE_MARGIN`` x the range on each side, never below 0 when training saw no negative value,
+  and within the schema's own ``minimum``/``maximum``;
+* categorical attributes: one of the schema's categories, or of those seen in training;
+* attributes missing in training (manifest ``nullable``) may be null or absent; all others are
+  required.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+RANGE_MARGIN = 0.5
+Channel = Literal["web", "mobile", "chatbot", "call_center", "mail"]
+CHANNELS: tuple[str, ...] = ("web", "mobile", "chatbot", "call_center", "mail")
+METADATA = ("channel", "applicant_id", "external_ref")
+
+
+class ApplicationMeta(BaseModel):
+    """Channel metadata every application may carry (the rest are applicant attributes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Channel | None = Field(
+        default=None,
+        description="Where the application came from; default: the API key's channel.")
+    applicant_id: str | None = Field(default=None, max_length=128,
+                                     description="The lender's own applicant reference.")
+    external_ref: str | None = Field(default=None, max_length=128,
+                                     description="The channel's reference (form id, call id...).")
+
+
+def numeric_bounds(name: str, manifest: dict[str, Any], attr: dict[str, Any]
+                   ) -> tuple[float | None, float | None]:
+    """Allowed [low, high] for a numeric attribute: training range with a margin, schema limits."""
+    lo: float | None = None
+    hi: float | None = None
+    rng = (manifest.get("ranges") or {}).get(name)
+    if rng:
+        mn, mx = float(rng[0]), float(rng[1])
+        span = max(mx - mn, abs(mx), 1.0)
+        lo, hi = mn - RANGE_MARGIN * span, mx + RANGE_MARGIN * span
+        if mn >= 0:
+            lo = max(lo, 0.0)
+    if attr.get("minimum") is not None:
+        lo = float(attr["minimum"]) if lo is None else max(lo, float(attr["minimum"]))
+    if attr.get("maximum") is not None:
+        hi = float(attr["maximum"]) if hi is None else min(hi, float(attr["maximum"]))
+    return lo, hi
+
+
+def _field(name: str, kind: str, manifest: dict[str, Any], attr: dict[str, Any],
+           nullable: bool) -> tuple[Any, Any]:
+    desc = attr.get("description") or name
+    if kind == "string":
+        allowed = attr.get("categories") or (manifest.get("categories") or {}).get(name)
+        typ: Any = Literal[tuple(str(c) for c in allowed)] if allowed else str  # type: ignore[misc]
+        extra: dict[str, Any] = {} if allowed else {"max_length": 200}
+    else:
+        lo, hi = numeric_bounds(name, manifest, attr)
+        typ = float
+        extra = {"ge": lo, "le": hi, "allow_inf_nan": False}
+        extra = {k: v for k, v in extra.items() if v is not None}
+        extra["strict"] = False
+    if nullable:
+        return typ | None, Field(default=None, description=desc, **extra)
+    return typ, Field(..., description=desc, **extra)
+
+
+def build_request_model(manifest: dict[str, Any], schema: dict[str, Any]) -> type[BaseModel]:
+    """A pydantic model for one application of this model version (features + metadata)."""
+    attrs = {a["name"]: a for a in schema.get("attributes", [])}
+    nullable = set(manifest.get("nullable") or [])
+    fields: dict[str, Any] = {}
+    for name in manifest["features"]:
+        fields[name] = _field(name, manifest["inputs"][name], manifest, attrs.get(name, {}),
+                              name in nullable)
+    excluded = set(schema.get("excluded") or [])
+    for name, a in attrs.items():  # informational text (e.g. job title): stored, not scored
+        if (name not in fields and a.get("type") == "text" and not a.get("post_decision")
+                and not a.get("protected") and name not in excluded and name not in METADATA):
+            fields[name] = (str | None, Field(default=None, max_length=500,
+                                              description=a.get("description") or name))
+    model_name = "Application_" + "".join(ch if ch.isalnum() else "_"
+                                          for ch in str(manifest.get("name", "model")))
+    return create_model(model_name, __base__=ApplicationMeta, **fields)
+
+
+def _reject_bools(data: Any, numeric: frozenset[str]) -> list[dict[str, Any]]:
+    if not isinstance(data, dict):
+        return []
+    return [{"loc": ["body", k], "field": k, "type": "float_type",
+             "msg": "Input should be a number, not a boolean"}
+            for k in numeric if isinstance(data.get(k), bool)]
+
+
+class RequestValidator:
+    """Validates JSON bodies against one model version; errors are JSON-able 422 details."""
+
+    def __init__(self, manifest: dict[str, Any], schema: dict[str, Any]) -> None:
+        self.model = build_request_model(manifest, schema)
+        self.features: list[str] = list(manifest["features"])
+        self._numeric = frozenset(f for f in self.features if manifest["inputs"][f] != "string")
+
+    def validate(self, data: Any, *, index: int | None = None
+                 ) -> tuple[BaseModel | None, list[dict[str, Any]]]:
+        """The validated application, or None and a list of errors naming each field and why."""
+        errors = _reject_bools(data, self._numeric)
+        try:
+            obj = self.model.model_validate(data)
+        except ValidationError as exc:
+            errors += [_detail(e, index)
+                       for e in exc.errors(include_input=False, include_url=False)]
+            obj = None
+        if errors:
+            return None, errors
+        return obj, []
+
+    def json_schema(self) -> dict[str, Any]:
+        """JSON Schema of an application body for this model (served at /v1/schema)."""
+        return self.model.model_json_schema()
+
+
+def _detail(err: Any, index: int | None) -> dict[str, Any]:
+    loc = [str(x) for x in err.get("loc", ())]
+    field = ".".join(loc) or "body"
+    msg = str(err.get("msg", "invalid"))
+    if err.get("type") == "extra_forbidden":
+        msg = "Unknown field: not an attribute of the served model's schema (clients cannot set it)"
+    elif err.get("type") == "missing":
+        msg = "Field required by the served model's schema"
+    prefix = ["body"] if index is None else ["body", str(index)]
+    return {"loc": [*prefix, *loc], "field": field, "msg": msg, "type": err.get("type")}

@@ -1,0 +1,94 @@
+"""POST/GET /v1/applications, outcomes, idempotency, visibility: on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+from model_factory import BAD, GOOD
+
+
+def test_create_read_outcome(api) -> None:
+    c = api.client
+    r = c.post("/v1/applications", json={**BAD, "external_ref": "call-77"}, headers=api.web)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["decision"] == "decline" and body["risk_tier"] == "high"
+    assert set(body["probabilities"]) == {"good", "bad"}
+    assert body["reasons"] and body["reasons"][0] == "Debt-to-income ratio is high"
+    assert body["model"]["sha256"] and body["channel"] == "mobile"
+    assert body["external_ref"] == "call-77" and body["created_at"]
+    app_id = body["id"]
+
+    got = c.get(f"/v1/applications/{app_id}", headers=api.web)
+    assert got.status_code == 200
+    assert got.json()["attributes"]["income"] == BAD["income"]
+    assert got.json()["decision"] == "decline"
+    assert c.get(f"/v1/applications/{app_id}", headers=api.admin).status_code == 200
+    assert c.get(f"/v1/applications/{app_id}", headers=api.other).status_code == 404
+    assert c.get(f"/v1/applications/{uuid.uuid4()}", headers=api.web).status_code == 404
+
+    out = c.post(f"/v1/applications/{app_id}/outcome", json={"outcome": "bad",
+                                                             "source": "servicing"},
+                 headers=api.web)
+    assert out.status_code == 201 and out.json()["outcome"] == "bad"
+    assert c.post(f"/v1/applications/{app_id}/outcome", json={"outcome": "bad"},
+                  headers=api.other).status_code == 404
+    assert c.get(f"/v1/applications/{app_id}", headers=api.web).json()["outcomes"][0][
+        "source"] == "servicing"
+    assert api.store.count_applications() == 1
+
+
+def test_channel_defaults_to_key(api) -> None:
+    body = {k: v for k, v in GOOD.items() if k != "channel"}
+    r = api.client.post("/v1/applications", json=body, headers=api.admin)
+    assert r.status_code == 201 and r.json()["channel"] == "call_center"
+    assert r.json()["decision"] == "approve"
+
+
+def test_idempotency_replay_conflict(api) -> None:
+    c = api.client
+    h = {**api.web, "Idempotency-Key": "7f3a9c"}
+    first = c.post("/v1/applications", json=GOOD, headers=h)
+    assert first.status_code == 201 and "Idempotent-Replayed" not in first.headers
+    # same body, keys in another order: replayed
+    again = c.post("/v1/applications", json=dict(reversed(list(GOOD.items()))), headers=h)
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    conflict = c.post("/v1/applications", json=BAD, headers=h)
+    assert conflict.status_code == 422 and conflict.json()["detail"][0]["field"] == \
+        "Idempotency-Key"
+    # the same idempotency key from another API key is another application
+    other = c.post("/v1/applications", json=GOOD, headers={**api.other, "Idempotency-Key":
+                                                           "7f3a9c"})
+    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+    assert api.store.count_applications() == 2
+
+
+def test_concurrent_duplicates_store_one(api) -> None:
+    c = api.client
+    h = {**api.web, "Idempotency-Key": "race-1"}
+    codes: list[int] = []
+    ids: set[str] = set()
+    barrier = threading.Barrier(8)
+
+    def send() -> None:
+        barrier.wait()
+        r = c.post("/v1/applications", json=GOOD, headers=h)
+        codes.append(r.status_code)
+        ids.add(r.json()["id"])
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes).count(201) == 1 and set(codes) <= {200, 201}
+    assert len(ids) == 1 and api.store.count_applications() == 1
+
+
+def test_unstored_on_invalid(api) -> None:
+    r = api.client.post("/v1/applications", json={**GOOD, "decision": "approve"},
+                        headers=api.web)
+    assert r.status_code == 422
+    assert api.store.count_applications() == 0

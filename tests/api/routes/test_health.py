@@ -1,0 +1,58 @@
+"""/health, /ready, /metrics, OpenAPI, and readiness before a model is loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import Api
+from model_factory import BAD, GOOD
+
+
+def test_health_ready_metrics(api: Api) -> None:
+    c = api.client
+    assert c.get("/health").status_code == 200
+    ready = c.get("/ready").json()
+    assert ready["ready"] and ready["model"]["name"] == "fixture-default"
+    c.post("/v1/score", json=[GOOD, BAD], headers=api.web)
+    c.post("/v1/applications", json=BAD, headers=api.web)
+    text = c.get("/metrics").text
+    assert 'loanrisk_requests_total{method="POST",route="/v1/score",status="200"}' in text
+    assert 'loanrisk_request_seconds_bucket{le="0.5",method="POST",route="/v1/applications",' \
+           'status="201"}' in text
+    assert 'loanrisk_decisions_total{decision="decline",endpoint="applications",tier="high"}' \
+        ' 1.0' in text
+    assert 'loanrisk_model_info{model="fixture",name="fixture-default"' in text
+
+
+def test_openapi_documents_every_endpoint(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    paths = spec["paths"]
+    for p in ("/v1/applications", "/v1/applications/{application_id}",
+              "/v1/applications/{application_id}/outcome", "/v1/score", "/health", "/ready",
+              "/metrics", "/v1/admin/versions", "/v1/admin/promote", "/v1/admin/rollback",
+              "/v1/admin/reload"):
+        assert p in paths, p
+        for op in paths[p].values():
+            assert op.get("summary"), (p, op)
+    assert "example" in str(paths["/v1/applications"]["post"]["requestBody"])
+    assert api.client.get("/docs").status_code == 200
+
+
+def test_not_ready_without_model(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from loanrisk.api.app import create_app
+    from loanrisk.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    key, _ = store.create_key(channel="web")
+    app = create_app(model_dir=tmp_path / "missing", store=store)
+    with TestClient(app) as c:
+        import time
+
+        time.sleep(0.2)
+        r = c.get("/ready")
+        assert r.status_code == 503 and "missing" in r.json()["error"]
+        assert c.get("/health").status_code == 200
+        s = c.post("/v1/score", json=GOOD, headers={"Authorization": f"Bearer {key}"})
+        assert s.status_code == 503
