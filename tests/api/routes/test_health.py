@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import Api
+from helpers import Api
 from model_factory import BAD, GOOD
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Api, make_api
+from helpers import Api, make_api
 from model_factory import BAD, GOOD
 
 

@@ -1,0 +1,165 @@
+"""Service commands for the `loanrisk` CLI: serve, keys, export, sql."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from loanrisk.errors import LoanriskError
+
+console = Console()
+keys_app = typer.Typer(help="API keys for the decision service (stored hashed).",
+                       no_args_is_help=True)
+DatabaseOpt = Annotated[str | None, typer.Option(
+    "--database", help="Store URL: sqlite:///PATH or postgresql://HOST/DB (default: SQLite in "
+                       "the loanrisk home, or LOANRISK_DATABASE_URL).")]
+
+
+def _settings(database: str | None = None):  # type: ignore[no-untyped-def]
+    from loanrisk.config import get_settings
+
+    settings = get_settings()
+    if database:
+        settings = settings.model_copy(update={"database_url": database})
+    settings.ensure_home()
+    return settings
+
+
+def _store(database: str | None):  # type: ignore[no-untyped-def]
+    from loanrisk.store import Store
+
+    return Store(_settings(database).resolved_database_url)
+
+
+def default_model(settings) -> str:  # type: ignore[no-untyped-def]
+    """The only model with a known champion in the serving cache, else LoanriskError."""
+    names = sorted(p.parent.name for p in settings.serving_cache.glob("*/champion.json"))
+    if len(names) == 1:
+        return names[0]
+    raise LoanriskError("which model? pass --model NAME (see `loanrisk models list`) or "
+                        "--model-dir PATH" + (f"; known: {', '.join(names)}" if names else ""))
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    database: DatabaseOpt = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Registered model whose champion is served (followed when it moves).")
+    ] = None,
+    model_dir: Annotated[Path | None, typer.Option(
+        "--model-dir", help="Serve this local model version directory, without the registry.")
+    ] = None,
+    poll_seconds: Annotated[float | None, typer.Option(
+        help="How often to ask the registry whether the champion moved.")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Run the decision service (FastAPI on uvicorn); OpenAPI docs at /docs."""
+    import uvicorn
+
+    from loanrisk.api.app import create_app
+
+    settings = _settings(database)
+    if poll_seconds is not None:
+        settings = settings.model_copy(update={"poll_seconds": poll_seconds})
+    if model_dir is None and model is None:
+        model = default_model(settings)
+    app = create_app(settings, model_name=model, model_dir=model_dir)
+    console.print(f"serving {model_dir or model} on http://{host}:{port} (docs: /docs)",
+                  highlight=False)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+@keys_app.command("create")
+def keys_create(
+    channel: Annotated[str, typer.Option(
+        help="web | mobile | chatbot | call_center | mail: the default channel of its "
+             "applications.")] = "web",
+    admin: Annotated[bool, typer.Option("--admin", help="May promote, roll back, reload and "
+                                        "read every application.")] = False,
+    database: DatabaseOpt = None,
+) -> None:
+    """Create an API key and print it once (only its SHA-256 is stored)."""
+    from loanrisk.validation import CHANNELS
+
+    if channel not in CHANNELS:
+        raise LoanriskError(f"--channel {channel!r}: use one of {', '.join(CHANNELS)}")
+    token, row = _store(database).create_key(channel=channel, admin=admin)
+    console.print(f"key id {row.id} ({'admin, ' if admin else ''}{channel}); it is shown once:",
+                  highlight=False)
+    print(token)
+
+
+@keys_app.command("list")
+def keys_list(database: DatabaseOpt = None) -> None:
+    """List API keys (ids, prefixes and channels; never the keys)."""
+    table = Table(title="API keys")
+    for col in ("id", "prefix", "channel", "admin", "created", "revoked"):
+        table.add_column(col)
+    for k in _store(database).list_keys():
+        table.add_row(str(k.id), k.prefix + "…", k.channel, "yes" if k.admin else "",
+                      k.created_at.strftime("%Y-%m-%d %H:%M"), "revoked" if k.revoked else "")
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (or a unique start of it).")],
+    database: DatabaseOpt = None,
+) -> None:
+    """Revoke an API key (takes effect within seconds)."""
+    row = _store(database).revoke_key(key_id)
+    console.print(f"revoked {row.id} ({row.channel})", highlight=False)
+
+
+def export(database: DatabaseOpt = None) -> None:
+    """Write stored applications, decisions and outcomes to the Parquet lake, by day."""
+    from loanrisk.lake import export as run_export
+
+    res = run_export(_settings(database))
+    console.print(f"{res.applications} applications and {res.outcomes} outcomes in "
+                  f"{res.days} day partitions under {res.lake_dir}", highlight=False)
+
+
+def sql(
+    query: Annotated[str, typer.Argument(help="DuckDB SQL over the views applications, "
+                                              "outcomes.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead of a "
+                                          "table.")] = False,
+    limit: Annotated[int, typer.Option(help="Show at most this many rows.")] = 200,
+) -> None:
+    """Query the lake with DuckDB (export first): e.g. SELECT decision, count(*) ..."""
+    from loanrisk.lake import sql as run_sql
+
+    table = run_sql(query, settings=_settings())
+    rows = table.slice(0, limit).to_pylist()
+    if as_json:
+        print(json.dumps(rows, default=str, indent=1))
+        return
+    out = Table(title=f"{table.num_rows} row(s)")
+    for name in table.column_names:
+        out.add_column(name)
+    for r in rows:
+        out.add_row(*("" if v is None else str(v) for v in r.values()))
+    console.print(out)
+
+
+def register(app: typer.Typer) -> None:
+    """Add serve, keys, export and sql to the `loanrisk` app (errors print without traceback)."""
+    from loanrisk.cli import friendly
+
+    if getattr(app, "_loanrisk_service", False):  # main() may run more than once in tests
+        return
+    app._loanrisk_service = True  # type: ignore[attr-defined]
+    app.command("serve")(friendly(serve))
+    for cmd in keys_app.registered_commands:
+        if cmd.callback is not None and not hasattr(cmd.callback, "__wrapped__"):
+            cmd.callback = friendly(cmd.callback)
+    app.add_typer(keys_app, name="keys")
+    app.command("export")(friendly(export))
+    app.command("sql")(friendly(sql))

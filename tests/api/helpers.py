@@ -1,0 +1,53 @@
+"""Helpers for service tests: PostgreSQL URLs, an in-process API with keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def pg_schema_url(schema: str) -> str:
+    """A URL whose connections use their own PostgreSQL schema (runs never collide)."""
+    return f"{PG_BASE}?options=-csearch_path%3D{schema}"
+
+
+@dataclass
+class Api:
+    """A TestClient on a service with an admin key and a web key."""
+
+    client: object
+    admin: dict[str, str]
+    web: dict[str, str]
+    other: dict[str, str]
+    store: object
+
+
+def make_api(db_url: str, model_dir: Path, **settings_overrides: object) -> Iterator[Api]:
+    """Start an app (lifespan included) and yield clients with keys; closes everything."""
+    from fastapi.testclient import TestClient
+
+    from loanrisk.api.app import create_app
+    from loanrisk.config import get_settings
+    from loanrisk.store import Store
+
+    settings = get_settings().model_copy(update=settings_overrides)
+    store = Store(db_url)
+    admin, _ = store.create_key(channel="call_center", admin=True)
+    web, _ = store.create_key(channel="web")
+    other, _ = store.create_key(channel="mobile")
+    app = create_app(settings, model_dir=model_dir, store=store)
+    with TestClient(app) as client:
+        import time
+
+        for _ in range(200):  # the model loads in the background
+            if client.get("/ready").status_code == 200:
+                break
+            time.sleep(0.02)
+        yield Api(client, {"Authorization": f"Bearer {admin}"},
+                  {"Authorization": f"Bearer {web}"}, {"Authorization": f"Bearer {other}"}, store)
+    store.close()
+
+

@@ -1,0 +1,103 @@
+"""The store on real SQLite and real PostgreSQL: migrations, keys, idempotency, transactions."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
+from helpers import PG_BASE  # noqa: E402
+
+from loanrisk.store import DuplicateApplication, Store, StoreError, migrate  # noqa: E402
+from loanrisk.store_tables import Application  # noqa: E402
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        s = Store(f"sqlite:///{tmp_path / 'sub' / 'store.db'}")
+        yield s
+        s.close()
+        return
+    from sqlalchemy import create_engine
+
+    schema = f"lr_{uuid.uuid4().hex[:12]}"
+    eng = create_engine(PG_BASE)
+    with eng.begin() as c:
+        c.execute(text(f"CREATE SCHEMA {schema}"))
+    s = Store(f"{PG_BASE}?options=-csearch_path%3D{schema}")
+    yield s
+    s.close()
+    with eng.begin() as c:
+        c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    eng.dispose()
+
+
+def _app(key_id: uuid.UUID, idem: str | None = None) -> Application:
+    return Application(id=uuid.uuid4(), channel="web", api_key_id=key_id, idempotency_key=idem,
+                       request_hash="h" * 64, attributes={"income": 1.0}, decision="approve",
+                       probabilities={"good": 0.9, "bad": 0.1}, risk_score=0.1, risk_tier="low",
+                       reasons=[], model_name="m", model_version=1, model_sha256="s" * 64)
+
+
+def test_migrations_are_idempotent(store: Store) -> None:
+    migrate(store.url)  # second upgrade: nothing to do
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"applications", "outcomes", "api_keys", "alembic_version"} <= tables
+    uniques = inspect(store.engine).get_unique_constraints("applications")
+    assert any(set(u["column_names"]) == {"api_key_id", "idempotency_key"} for u in uniques)
+
+
+def test_keys_hashed_list_revoke(store: Store) -> None:
+    token, row = store.create_key(channel="chatbot", admin=True)
+    assert token.startswith("lr_") and len(token) > 40
+    assert row.hashed_key != token and token not in row.hashed_key
+    info = store.key_for_token(token)
+    assert info is not None and info.admin and info.channel == "chatbot"
+    assert store.key_for_token("lr_wrong") is None
+    assert [k.id for k in store.list_keys()] == [row.id]
+    store.revoke_key(str(row.id)[:8])
+    assert store.key_for_token(token) is None
+    with pytest.raises(StoreError, match="match"):
+        store.revoke_key("zzzz")
+
+
+def test_idempotency_unique_and_outcomes(store: Store) -> None:
+    _t, key = store.create_key(channel="web")
+    first = store.insert_application(_app(key.id, "k1"))
+    with pytest.raises(DuplicateApplication):
+        store.insert_application(_app(key.id, "k1"))
+    store.insert_application(_app(key.id))  # no idempotency key: never a duplicate
+    store.insert_application(_app(key.id))
+    found = store.find_idempotent(key.id, "k1")
+    assert found is not None and found.id == first.id
+    assert found.probabilities == {"good": 0.9, "bad": 0.1}
+    assert store.count_applications() == 3
+    store.add_outcome(first.id, outcome="good", source="servicing", api_key_id=key.id)
+    assert [o.outcome for o in store.outcomes_of(first.id)] == ["good"]
+
+
+def test_failed_transaction_stores_nothing(store: Store) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError):
+        store.insert_application(_app(uuid.uuid4()))  # unknown API key: foreign key fails
+    assert store.count_applications() == 0
+
+
+def test_sqlite_is_wal_and_full_sync(tmp_path: Path) -> None:
+    s = Store(f"sqlite:///{tmp_path / 'x.db'}")
+    with s.engine.connect() as c:
+        assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert c.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+    s.close()
+
+
+def test_bad_url_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match="use sqlite"):
+        Store("mysql://x/y", upgrade=False)
