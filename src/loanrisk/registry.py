@@ -266,6 +266,17 @@ class Registry:
         cand_dir = self.download(name, version)
         manifest = json.loads((cand_dir / "manifest.json").read_text())
         metric = manifest.get("primary_metric", metric)
+        leaky = [lk["attribute"] for lk in manifest.get("leakage", [])
+                 if lk["attribute"] in manifest.get("features", [])]
+        if leaky and not force:
+            return PromotionResult(
+                name, version, False, current.version if current else None,
+                f"v{version} was trained on leaky attributes ({', '.join(leaky)}): its figures are "
+                "not honest and those values are not known when an application arrives; "
+                "not promoted (use --force if you really mean it)",
+                candidate.metrics.get(metric), current.metrics.get(metric) if current else None,
+                metric,
+            )
         if current is None:
             self._set_champion(name, version, [*history, version])
             return PromotionResult(name, version, True, None,

@@ -56,3 +56,16 @@ def test_unknown_model_and_version_are_clear_errors(fresh_home: Path) -> None:
         reg.list_versions("nope")
     with pytest.raises(RegistryError):
         reg.rollback("nope")
+
+
+@pytest.mark.slow
+def test_leaky_version_is_never_promoted_without_force(fresh_home: Path) -> None:
+    reg = Registry()
+    res = learn(LearnOptions(dataset="lending-club-grades", name=NAME, models=("majority", "gbdt"),
+                             sample=1500, progress=False))
+    v1 = res.version.version
+    leaky = learn(LearnOptions(dataset="lending-club-grades", name=NAME, allow_leaky=True,
+                               models=("majority", "linear"), sample=1500, progress=False))
+    assert leaky.promotion is not None and not leaky.promotion.promoted
+    assert "leaky" in leaky.promotion.reason and "interest_rate" in leaky.promotion.reason
+    assert reg.champion(NAME).version == v1
