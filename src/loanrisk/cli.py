@@ -228,15 +228,26 @@ def rollback(name: Annotated[str, typer.Argument(help="Registered model name.")]
     console.print(f"[green]{name}: champion is v{res.version}[/] — {res.reason}", highlight=False)
 
 
-def _register_extras() -> None:
-    try:
-        from loanrisk import cli_service
-    except ImportError:  # the service commands are optional while being built
-        return
-    cli_service.register(app)
+# Command groups that live beside their pipeline stage; each module has `register(app)`.
+EXTENSIONS = ("loanrisk.cli_service", "loanrisk.cli_watch", "loanrisk.cli_quality")
+
+
+def _register_extensions() -> None:
+    import importlib
+
+    for module in EXTENSIONS:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name == module:  # not installed in this build
+                continue
+            raise
+        mod.register(app)
+
+
+_register_extensions()
 
 
 def main() -> None:
     """Console-script entry point."""
-    _register_extras()
     app()
