@@ -99,7 +99,8 @@ def keys_create(
 def keys_list(database: DatabaseOpt = None) -> None:
     """List API keys (ids, prefixes and channels; never the keys)."""
     table = Table(title="API keys")
-    for col in ("id", "prefix", "channel", "admin", "created", "revoked"):
+    table.add_column("id", overflow="fold")
+    for col in ("prefix", "channel", "admin", "created", "revoked"):
         table.add_column(col)
     for k in _store(database).list_keys():
         table.add_row(str(k.id), k.prefix + "…", k.channel, "yes" if k.admin else "",

@@ -118,11 +118,12 @@ class Scorer:
     # -- loading -----
     @classmethod
     def load(cls, model_dir: Path, *, settings: Settings | None = None,
-             expected_sha256: str | None = None) -> Scorer:
+             expected_sha256: str | None = None, version: int | None = None) -> Scorer:
         """Read, verify (SHA-256 and golden inputs) and warm up a model version directory.
 
         Raises ModelLoadError when a file is missing, the graph's hash differs from the manifest
         (or from ``expected_sha256``, the registry's), or the golden inputs score differently.
+        ``version`` (the registry's) overrides the manifest's, which is empty before registering.
         """
         model_dir = Path(model_dir)
         manifest = _read_json(model_dir / "manifest.json")
@@ -138,6 +139,8 @@ class Scorer:
                     f"{onnx_path}: SHA-256 {digest[:12]}… differs from {source} "
                     f"({str(want)[:12]}…); refusing to serve a modified artifact")
         manifest["sha256"] = digest
+        if version is not None:
+            manifest["version"] = int(version)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1  # one application is tiny: threads cost more than they give
         opts.inter_op_num_threads = 1

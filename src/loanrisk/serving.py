@@ -37,9 +37,10 @@ class Served:
 
     @classmethod
     def load(cls, model_dir: Path, *, settings: Settings, expected_sha256: str | None = None,
-             role: str = "champion") -> Served:
+             version: int | None = None, role: str = "champion") -> Served:
         """Load + verify + warm; ModelLoadError when the artifact is refused."""
-        scorer = Scorer.load(model_dir, settings=settings, expected_sha256=expected_sha256)
+        scorer = Scorer.load(model_dir, settings=settings, expected_sha256=expected_sha256,
+                             version=version)
         return cls(scorer=scorer, validator=RequestValidator(scorer.manifest, scorer.schema),
                    role=role)
 
@@ -86,10 +87,10 @@ class ModelHolder:
             if cached is not None:
                 version, path = cached
                 try:
-                    self.swap(Served.load(path, settings=self.settings))
+                    self.swap(Served.load(path, settings=self.settings, version=version))
                 except LoanriskError as exc:
                     log.warning("cached champion v%s refused: %s", version, exc)
-            self.check_registry()
+            self._poll_once()
         except Exception as exc:  # keep the process up; /ready says why it is not ready
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.warning("model not loaded: %s", self.last_error)
@@ -118,8 +119,12 @@ class ModelHolder:
         with self._lock:
             reg = Registry(self.settings)
             info = reg.champion(self.model_name)
-            if info is None:
-                self.last_error = f"model {self.model_name!r} has no champion yet"
+            if info is None:  # Registry.champion also answers None when it cannot reach MLflow
+                error = f"registry reports no champion for {self.model_name!r} (or is unreachable)"
+                if error != self.last_error:
+                    log.warning("registry check failed, still serving v%s: %s",
+                                self.current.scorer.version if self.current else None, error)
+                self.last_error = error
                 return False
             cur = self.current
             if cur is not None and cur.scorer.version == info.version \
@@ -129,7 +134,8 @@ class ModelHolder:
                 return False
             try:
                 path = reg.download(self.model_name, info.version)
-                served = Served.load(path, settings=self.settings, expected_sha256=info.sha256)
+                served = Served.load(path, settings=self.settings, expected_sha256=info.sha256,
+                                     version=info.version)
             except ModelLoadError as exc:
                 self.refused.add((info.version, info.sha256))
                 self.last_error = str(exc)
@@ -158,12 +164,16 @@ class ModelHolder:
     def _run(self) -> None:
         self.load_initial()
         while self.registry_mode and not self._stop.wait(self.settings.poll_seconds):
-            try:
-                self.check_registry()
-            except Exception as exc:  # tracking server down, network...: keep serving
-                log.warning("registry check failed, still serving v%s: %s",
-                            self.current.scorer.version if self.current else None,
-                            type(exc).__name__)
+            self._poll_once()
+
+    def _poll_once(self) -> None:
+        try:
+            self.check_registry()
+        except Exception as exc:  # tracking server down, network...: keep serving
+            self.last_error = f"registry unavailable: {type(exc).__name__}"
+            log.warning("registry check failed, still serving v%s: %s",
+                        self.current.scorer.version if self.current else None,
+                        type(exc).__name__)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop polling (the loaded model stays)."""

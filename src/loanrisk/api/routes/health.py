@@ -29,7 +29,7 @@ async def ready(service: ServiceDep) -> Any:
     if served is None:
         return JSONResponse({"ready": False, "model": None, "error": service.holder.last_error},
                             status_code=503)
-    return {"ready": True, "model": served.scorer.describe(), "error": None}
+    return {"ready": True, "model": served.scorer.describe(), "error": service.holder.last_error}
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,
