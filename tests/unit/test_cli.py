@@ -1,0 +1,97 @@
+"""The CLI: help on every command, clear errors, schema infer/check, registry commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from loanrisk.cli import app
+
+runner = CliRunner()
+
+
+def _commands(group: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    import typer.main
+
+    cmd = typer.main.get_command(group)  # type: ignore[arg-type]
+    out = []
+    for name, sub in getattr(cmd, "commands", {}).items():
+        out.append((*prefix, name))
+        out += [(*prefix, name, n) for n in getattr(sub, "commands", {})]
+    return out
+
+
+def test_every_command_has_help() -> None:
+    for path in _commands(app):
+        res = runner.invoke(app, [*path, "--help"])
+        assert res.exit_code == 0, (path, res.output)
+        assert "Usage" in res.output
+
+
+def test_schema_infer_then_check(tmp_path: Path) -> None:
+    csv = tmp_path / "loans.csv"
+    pd.DataFrame({
+        "income": [50_000, 62_000, None, 41_000] * 10,
+        "purpose": ["car", "house", "car", "debt"] * 10,
+        "status": ["paid", "paid", "default", "paid"] * 10,
+    }).to_csv(csv, index=False)
+    out = tmp_path / "loans.schema.json"
+    res = runner.invoke(app, ["schema", "infer", str(csv), "--target", "status", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(out.read_text())
+    assert doc["target"] == "status"
+    types = {a["name"]: a["type"] for a in doc["attributes"]}
+    assert types["income"] == "numeric" and types["purpose"] == "categorical"
+    res = runner.invoke(app, ["schema", "check", str(out), "--data", str(csv)])
+    assert res.exit_code == 0, res.output
+
+
+def test_schema_errors_name_the_attribute(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.schema.json"
+    bad.write_text(json.dumps({"name": "x", "target": "y", "classes": ["a", "b"],
+                               "attributes": [{"name": "age", "type": "numbr"}]}))
+    res = runner.invoke(app, ["schema", "check", str(bad)])
+    assert res.exit_code == 2
+    assert "age" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["schema", "infer", str(tmp_path / "missing.csv"), "--target", "y"])
+    assert res.exit_code == 2 and "missing.csv" in res.output
+
+
+def test_data_that_does_not_fit_names_attribute_and_row(tmp_path: Path) -> None:
+    csv = tmp_path / "loans.csv"
+    pd.DataFrame({"income": ["1", "2", "lots", "4"], "status": ["a", "b", "a", "b"]}).to_csv(
+        csv, index=False)
+    schema = tmp_path / "s.json"
+    schema.write_text(json.dumps({"name": "x", "target": "status", "classes": ["a", "b"],
+                                  "positive_class": "b",
+                                  "attributes": [{"name": "income", "type": "numeric"}]}))
+    res = runner.invoke(app, ["learn", "--data", str(csv), "--schema", str(schema)])
+    assert res.exit_code == 2, res.output
+    assert "income" in res.output and "row 3" in res.output
+
+
+def test_models_list_empty_and_unknown(fresh_home: Path) -> None:
+    res = runner.invoke(app, ["models", "list"])
+    assert res.exit_code == 0 and "no registered models" in res.output
+    res = runner.invoke(app, ["rollback", "nope"])
+    assert res.exit_code == 2 and "nope" in res.output
+
+
+@pytest.mark.slow
+def test_promote_and_rollback_commands(fresh_home: Path) -> None:
+    args = ["learn", "--dataset", "lending-club-default", "--sample", "1500", "--quiet",
+            "--models", "majority,gbdt", "--name", "cli-test"]
+    assert runner.invoke(app, args).exit_code == 0
+    assert runner.invoke(app, [*args[:-4], "--models", "majority"] + args[-2:]).exit_code == 0
+    res = runner.invoke(app, ["promote", "cli-test", "2"])
+    assert res.exit_code == 1 and "refused" in res.output
+    res = runner.invoke(app, ["promote", "cli-test", "2", "--force"])
+    assert res.exit_code == 0 and "promoted" in res.output
+    res = runner.invoke(app, ["models", "list", "cli-test"])
+    assert res.exit_code == 0 and "champion" in res.output
+    res = runner.invoke(app, ["rollback", "cli-test"])
+    assert res.exit_code == 0 and "v1" in res.output
