@@ -40,6 +40,23 @@ class Settings(BaseSettings):
     body_limit_bytes: int = 64 * 1024
     rate_limit_per_minute: int = 600
     poll_seconds: float = 10.0
+    # Watching (monitor, performance, fairness, challenger): see docs/architecture.md.
+    psi_watch: float = Field(default=0.1, description="PSI at or above this: watch.")
+    psi_alert: float = Field(default=0.25, description="PSI at or above this: alert.")
+    monitor_max_rows: int = Field(default=200_000,
+                                  description="Drift windows larger than this are sampled.")
+    perf_margin: float = Field(default=0.05, description="Alert when live ROC-AUC is this much "
+                               "below the version's evaluation-time ROC-AUC.")
+    fairness_min_ratio: float = Field(default=0.8, description="Lowest adverse-impact ratio "
+                                      "(min group approval rate / max) the gate accepts.")
+    fairness_vs_champion: bool = Field(default=True, description="The gate also refuses a "
+                                       "challenger whose ratio is below the champion's.")
+    fairness_tolerance: float = Field(default=0.0, description="How far below the champion's "
+                                      "ratio a challenger may fall.")
+    challenger_mode: str = Field(default="off", description="off | shadow | canary.")
+    challenger_share: float = Field(default=0.1, description="Canary: share of applicants "
+                                    "(sticky) given the challenger's decision.")
+    challenger_version: int | None = Field(default=None, description="The challenger version.")
 
     @property
     def resolved_tracking_uri(self) -> str:
