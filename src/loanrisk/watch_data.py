@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -122,6 +123,7 @@ def read_applications(engine: Engine, *, model: str | None, since: datetime | No
                            columns=["id", "created_at", "model_version", "applicant_id",
                                     "decision", "risk_score", "model_sha256", *columns])
     frame = raw.drop(columns=list(columns))
+    frame["id"] = canonical_ids(frame["id"])
     for col in columns:
         parsed = parse_json_column(raw[col].tolist())
         if col == "reasons":
@@ -163,7 +165,13 @@ def read_labelled(engine: Engine, *, model: str | None, since: datetime | None =
     attrs.columns = ["a:" + str(c) for c in attrs.columns]
     proba = parse_json_column(raw["probabilities"].tolist())
     proba.columns = ["p:" + str(c) for c in proba.columns]
+    raw["id"] = canonical_ids(raw["id"])
     return pd.concat([raw.drop(columns=["attributes", "probabilities"]), attrs, proba], axis=1)
+
+
+def canonical_ids(ids: pd.Series) -> list[str]:
+    """Application ids as dashed UUID strings (SQLite returns 32 hex digits, PostgreSQL UUIDs)."""
+    return [str(uuid.UUID(str(i))) for i in ids]
 
 
 def outcome_index(outcomes: pd.Series, classes: list[str]) -> np.ndarray:

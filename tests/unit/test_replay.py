@@ -1,0 +1,49 @@
+"""Decision replay: 1,000 stored decisions re-score identically with the version that made them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import update
+
+from loanrisk.config import get_settings
+from loanrisk.datasets import load_bundled
+from loanrisk.pipeline import LearnOptions, learn
+from loanrisk.registry import Registry
+from loanrisk.replay import replay
+from loanrisk.scorer import Scorer
+from loanrisk.store import Store
+from loanrisk.store_tables import Application
+from watch_helpers import fill_store, records
+
+NAME = "default-replay"
+
+
+def test_replay_is_identical_on_1000_stored_decisions(fresh_home: Path) -> None:
+    res = learn(LearnOptions(dataset="lending-club-default", name=NAME, sample=1500,
+                             models=("majority", "gbdt"), progress=False))
+    assert res.version is not None
+    v = res.version.version
+    scorer = Scorer.load(Registry().download(NAME, v), version=v)
+    df, _ = load_bundled("lending-club-default")
+    recs = records(df.sample(1000, random_state=3), scorer.features)
+    # decided one at a time, as the service does
+    decisions = [scorer.score([r])[0] for r in recs]
+    store = Store(get_settings().resolved_database_url)
+    ids = fill_store(store, recs, decisions, model=NAME, version=v, sha256=scorer.sha256)
+
+    report = replay(model=NAME, since="7d")
+    assert report.checked == 1000 and report.identical == 1000, report.mismatches[:3]
+    assert report.ok and report.versions == {v: 1000}
+    assert report.max_probability_diff <= 1e-6
+
+    # a tampered stored decision is reported, naming the application and the field
+    flipped = "approve" if decisions[0].decision == "decline" else "decline"
+    with store.engine.begin() as conn:
+        conn.execute(update(Application).where(Application.id == ids[0])
+                     .values(decision=flipped))
+    store.close()
+    report = replay(model=NAME, since="7d")
+    assert not report.ok and report.mismatch_count == 1
+    assert report.mismatches[0].application_id == str(ids[0])
+    assert report.mismatches[0].field == "decision"
