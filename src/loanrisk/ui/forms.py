@@ -1,0 +1,158 @@
+"""The Decide form: fields from a version's manifest and schema, examples, scoring (no Streamlit).
+
+Scoring is in-process with :class:`loanrisk.scorer.Scorer`, or through the decision service's
+``POST /v1/score`` when ``LOANRISK_API_URL`` is set (with ``LOANRISK_API_KEY`` as the bearer
+key). Both give the same dict: decision, probabilities, risk_score, risk_tier, reasons, model.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loanrisk.errors import LoanriskError
+from loanrisk.scorer import Scorer
+from loanrisk.validation import RequestValidator, numeric_bounds
+
+MISSING = "(missing)"  # how an empty optional category is shown in a selectbox
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One input of the form."""
+
+    name: str
+    kind: str  # "number" | "category"
+    label: str
+    help: str
+    optional: bool
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    options: list[str] = field(default_factory=list)
+
+
+def _attrs(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {a["name"]: a for a in schema.get("attributes", [])}
+
+
+def field_specs(manifest: dict[str, Any], schema: dict[str, Any]) -> list[FieldSpec]:
+    """The form's fields, in the graph's input order.
+
+    Numbers are bounded like the service's validation (training range with a margin, schema
+    limits); categories offer the schema's or the training's seen values; attributes missing in
+    training may be left empty.
+    """
+    attrs = _attrs(schema)
+    nullable = set(manifest.get("nullable") or [])
+    reference = manifest.get("reference") or {}
+    specs = []
+    for name in manifest["features"]:
+        attr = attrs.get(name, {})
+        optional = name in nullable
+        desc = str(attr.get("description") or name)
+        ref = reference.get(name)
+        if manifest["inputs"][name] == "string":
+            options = [str(c) for c in (attr.get("categories")
+                                        or (manifest.get("categories") or {}).get(name) or [])]
+            if optional:
+                options = [MISSING, *options]
+            default = str(ref) if ref is not None and str(ref) in options else (
+                options[0] if options else "")
+            specs.append(FieldSpec(name, "category", name, desc, optional, default,
+                                   options=options))
+            continue
+        low, high = numeric_bounds(name, manifest, attr)
+        rng = (manifest.get("ranges") or {}).get(name)
+        hint = f"{desc} Training range: {rng[0]:g} to {rng[1]:g}." if rng else desc
+        value = None if ref is None else float(ref)
+        if value is not None:
+            value = min(max(value, low if low is not None else value),
+                        high if high is not None else value)
+        specs.append(FieldSpec(name, "number", name, hint + (" Optional." if optional else ""),
+                               optional, value, low, high))
+    return specs
+
+
+def form_value(spec: FieldSpec, value: Any) -> Any:
+    """A record's value as the widget shows it (categories outside the options are kept)."""
+    if spec.kind == "category":
+        return MISSING if value in (None, "") and spec.optional else str(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None if spec.optional else spec.default
+    return float(value)
+
+
+def to_record(specs: list[FieldSpec], values: dict[str, Any]) -> dict[str, Any]:
+    """Widget values as an application body: empty optional fields are left out."""
+    record: dict[str, Any] = {}
+    for spec in specs:
+        v = values.get(spec.name)
+        if v is None or v == MISSING or v == "":
+            continue
+        record[spec.name] = float(v) if spec.kind == "number" else str(v)
+    return record
+
+
+def examples(model_dir: Path, manifest: dict[str, Any], *, n: int = 50) -> list[dict[str, Any]]:
+    """Example applicants: the version's golden inputs, then rows of its evaluation split."""
+    out = [dict(r) for r in (manifest.get("golden") or {}).get("inputs") or []]
+    path = model_dir / "eval.parquet"
+    if path.exists() and len(out) < n:
+        import pandas as pd
+
+        frame = pd.read_parquet(path, columns=list(manifest["features"]))
+        frame = frame.astype(object).where(frame.notna(), None)
+        out += frame.head(n - len(out)).to_dict("records")
+    return out
+
+
+def validate(manifest: dict[str, Any], schema: dict[str, Any],
+             record: dict[str, Any]) -> list[str]:
+    """The service's own validation of a record: one message per bad field, [] when valid."""
+    _, errors = RequestValidator(manifest, schema).validate(record)
+    return [f"{e['field']}: {e['msg']}" for e in errors]
+
+
+def score_local(scorer: Scorer, record: dict[str, Any]) -> dict[str, Any]:
+    """Score one record in-process; same shape as the API's answer."""
+    d = scorer.score([record])[0]
+    return {"decision": d.decision, "probabilities": d.probabilities,
+            "risk_score": d.risk_score, "risk_tier": d.risk_tier, "reasons": d.reasons,
+            "model": {"name": scorer.name, "version": scorer.version, "sha256": scorer.sha256,
+                      "model": scorer.model_kind}}
+
+
+def api_url() -> str | None:
+    """The decision service to score through (``LOANRISK_API_URL``), or None for in-process."""
+    url = os.environ.get("LOANRISK_API_URL", "").strip()
+    return url.rstrip("/") or None
+
+
+def score_http(url: str, record: dict[str, Any], *, timeout: float = 10.0) -> dict[str, Any]:
+    """Score one record with the service's ``POST /v1/score`` (the champion it serves).
+
+    Raises LoanriskError with the service's message on a refusal or when it cannot be reached.
+    """
+    import httpx
+
+    headers = {}
+    key = os.environ.get("LOANRISK_API_KEY")
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    try:
+        resp = httpx.post(f"{url}/v1/score", json=record, headers=headers, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise LoanriskError(f"cannot reach the decision service at {url}: {exc}") from exc
+    if resp.status_code != 200:
+        try:
+            body: Any = resp.json()
+        except ValueError:
+            body = resp.text[:300]
+        hint = " (set LOANRISK_API_KEY)" if resp.status_code == 401 else ""
+        raise LoanriskError(f"the decision service at {url} answered {resp.status_code}{hint}: "
+                            f"{body}")
+    return dict(resp.json())

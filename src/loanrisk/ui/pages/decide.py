@@ -1,0 +1,128 @@
+"""Decide: an underwriter fills in (or loads) an application and sees the decision and why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from loanrisk.errors import LoanriskError
+from loanrisk.ui import common, forms
+from loanrisk.ui.forms import FieldSpec
+
+TIER_COLOUR = {"low": "green", "medium": "orange", "high": "red"}
+
+
+def _key(p: common.Picked, name: str) -> str:
+    return f"f:{p.name}:v{p.version.version}:{name}"
+
+
+def _load_example(p: common.Picked, specs: list[FieldSpec], rows: list[dict[str, Any]]) -> None:
+    """Button callback: put the next example applicant into the form's widgets."""
+    if not rows:
+        return
+    i = st.session_state.get("example_index", -1) + 1
+    st.session_state["example_index"] = i
+    row = rows[i % len(rows)]
+    for spec in specs:
+        value = forms.form_value(spec, row.get(spec.name))
+        if spec.kind == "category" and value not in spec.options:
+            value = spec.default
+        if spec.kind == "number" and value is not None:
+            value = min(max(value, spec.low if spec.low is not None else value),
+                        spec.high if spec.high is not None else value)
+        st.session_state[_key(p, spec.name)] = value
+    st.session_state["example_label"] = f"example applicant #{i % len(rows) + 1} of {len(rows)}"
+
+
+def _widget(p: common.Picked, spec: FieldSpec) -> Any:
+    key = _key(p, spec.name)
+    if key not in st.session_state:
+        st.session_state[key] = spec.default
+    if spec.kind == "category":
+        return st.selectbox(spec.label, spec.options, key=key, help=spec.help)
+    return st.number_input(spec.label, min_value=spec.low, max_value=spec.high, step=1.0,
+                           value=None if spec.optional else "min", key=key, help=spec.help,
+                           placeholder="(missing)" if spec.optional else None)
+
+
+def _form(p: common.Picked, specs: list[FieldSpec]) -> dict[str, Any] | None:
+    """The application form; the submitted values, or None until "Score" is pressed."""
+    with st.form("application"):
+        cols = st.columns(3)
+        values = {}
+        for i, spec in enumerate(specs):
+            with cols[i % 3]:
+                values[spec.name] = _widget(p, spec)
+        submitted = st.form_submit_button("Score", type="primary", icon=":material/gavel:")
+    return values if submitted else None
+
+
+def _show(result: dict[str, Any], *, via: str) -> None:
+    """Decision, tier, probabilities and reasons."""
+    st.subheader("Decision")
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Decision", str(result["decision"]))
+    tier = str(result["risk_tier"])
+    c2.metric("Risk tier", tier)
+    c3.metric("Risk score", f"{float(result['risk_score']):.3f}")
+    st.markdown(f"Risk tier: :{TIER_COLOUR.get(tier, 'gray')}-badge[{tier}]")
+    probs = result["probabilities"]
+    chart = pd.DataFrame({"class": list(probs), "probability": list(probs.values())})
+    st.bar_chart(chart, x="class", y="probability", sort=False, height=260)
+    st.markdown("**Reasons** (what pushed this application toward the worse outcome)")
+    if result["reasons"]:
+        st.markdown("\n".join(f"- {r}" for r in result["reasons"]))
+    else:
+        st.markdown("- none: no attribute made this application riskier than a typical one")
+    m = result.get("model") or {}
+    st.caption(f"{m.get('name')} v{m.get('version')} ({m.get('model', '?')}, sha256 "
+               f"{str(m.get('sha256', ''))[:12]}…), scored {via}")
+
+
+def render() -> None:
+    """The Decide page."""
+    st.title("Decide")
+    p = common.picked()
+    if p is None:
+        common.empty_state()
+        return
+    url = forms.api_url()
+    info = p.version
+    try:
+        scorer = common.scorer(info)
+    except LoanriskError as exc:
+        st.error(f"{p.name} v{info.version} cannot be served: {exc}")
+        return
+    manifest, schema = scorer.manifest, scorer.schema
+    specs = forms.field_specs(manifest, schema)
+    st.caption(f"{p.name} v{info.version} ({info.model}) · {schema.get('target', 'target')}: "
+               f"{', '.join(scorer.classes)} · {len(specs)} attributes")
+    if url and "champion" not in info.aliases:
+        st.warning(f"Scoring goes through {url}, which serves the champion, not v{info.version}.")
+    rows = forms.examples(scorer.model_dir, manifest)
+    st.button("Load an example applicant", icon=":material/person:", on_click=_load_example,
+              args=(p, specs, rows), disabled=not rows)
+    if st.session_state.get("example_label"):
+        st.caption(f"Loaded {st.session_state['example_label']} (golden inputs, then the "
+                   "evaluation split)")
+    values = _form(p, specs)
+    if values is None:
+        return
+    record = forms.to_record(specs, values)
+    errors = forms.validate(manifest, schema, record)
+    if errors:
+        st.error("The application does not fit the model's schema:\n\n"
+                 + "\n".join(f"- {e}" for e in errors))
+        return
+    try:
+        result = forms.score_http(url, record) if url else forms.score_local(scorer, record)
+    except LoanriskError as exc:
+        st.error(str(exc))
+        return
+    _show(result, via=f"by the decision service at {url}" if url else "in-process (onnxruntime)")
+
+
+if __name__ == "__main__":
+    render()
