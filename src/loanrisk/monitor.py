@@ -175,22 +175,16 @@ def monitor(*, model: str, since: str | None = "7d", version: int | None = None,
     """Compare stored applications of ``model`` since ``since`` with the served version's
     training reference; write report.json and psi.png under ``out_dir`` (default: the home's
     reports/monitor/<model>/<stamp>). The score is compared on rows decided by that version."""
-    from loanrisk.store import make_engine
-    from loanrisk.watch_data import attribute_frame, parse_since, read_applications
+    from loanrisk.watch_data import attribute_frame, parse_since, read_applications, store_engine
 
     settings = settings or get_settings()
     t0 = time.perf_counter()
     if manifest is None:
         manifest, version = served_manifest(settings, model=model, version=version)
-    engine = make_engine(settings.resolved_database_url)
+    engine = store_engine(settings.resolved_database_url)
     try:
         window = read_applications(engine, model=model, since=parse_since(since),
                                    max_rows=max_rows or settings.monitor_max_rows)
-    except Exception as exc:
-        if "applications" in str(exc) and "no such table" in str(exc).lower():
-            raise LoanriskError("the store has no applications table: start the service "
-                                "(`loanrisk serve`) or check --database") from exc
-        raise
     finally:
         engine.dispose()
     frame = window.frame

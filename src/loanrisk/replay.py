@@ -101,12 +101,11 @@ def replay(*, model: str, since: str | None = None, until: str | None = None,
     """
     from loanrisk.registry import Registry
     from loanrisk.scorer import Scorer
-    from loanrisk.store import make_engine
-    from loanrisk.watch_data import parse_since, read_applications
+    from loanrisk.watch_data import parse_since, read_applications, store_engine
 
     settings = settings or get_settings()
     t0 = time.perf_counter()
-    engine = make_engine(settings.resolved_database_url)
+    engine = store_engine(settings.resolved_database_url)
     try:
         window = read_applications(engine, model=model, since=parse_since(since),
                                    until=parse_since(until),

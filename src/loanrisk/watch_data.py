@@ -66,6 +66,26 @@ def parse_json_column(texts: list[str | None] | pd.Series) -> pd.DataFrame:
     return df
 
 
+def store_engine(url: str) -> Engine:
+    """An engine on the store; LoanriskError when it holds no applications table yet."""
+    from sqlalchemy import inspect
+
+    from loanrisk.store import make_engine
+
+    engine = make_engine(url)
+    try:
+        ready = inspect(engine).has_table("applications")
+    except Exception as exc:
+        engine.dispose()
+        raise LoanriskError(f"cannot open the store at {url.split('@')[-1]}: "
+                            f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+    if not ready:
+        engine.dispose()
+        raise LoanriskError(f"the store at {url.split('@')[-1]} has no applications yet: start "
+                            "the service (`loanrisk serve`) or pass --database")
+    return engine
+
+
 @dataclass
 class Window:
     """Rows read from the store for one question."""

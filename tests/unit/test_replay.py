@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import update
+from watch_helpers import fill_store, records
 
 from loanrisk.config import get_settings
 from loanrisk.datasets import load_bundled
@@ -14,7 +15,6 @@ from loanrisk.replay import replay
 from loanrisk.scorer import Scorer
 from loanrisk.store import Store
 from loanrisk.store_tables import Application
-from watch_helpers import fill_store, records
 
 NAME = "default-replay"
 

@@ -1,4 +1,4 @@
-"""Helpers for the watch tests: a real model version, and a store filled with decided applications."""
+"""Watch-test helpers: a store filled with decided applications, outcomes, a scoped home."""
 
 from __future__ import annotations
 
