@@ -60,13 +60,17 @@ def learn(
     data: Annotated[Path | None, typer.Option(help="Your loan table: CSV, CSV.gz or Parquet.")] = None,
     schema: Annotated[Path | None, typer.Option(help="The table's schema JSON (ours or AWS ML).")] = None,
     name: Annotated[str | None, typer.Option(help="Registered model name (default: dataset/schema name).")] = None,
-    models: Annotated[str, typer.Option(help="Comma-separated models to train.")] = "majority,linear,mlp,gbdt",
+    models: Annotated[str, typer.Option(help="Comma-separated models to train (ensemble averages mlp and gbdt).")] = "majority,linear,mlp,gbdt,ensemble",
     seed: Annotated[int, typer.Option(help="Seed for the split and every model.")] = 42,
     allow_leaky: Annotated[bool, typer.Option("--allow-leaky", help="Train with post-decision and leaky attributes (reports carry a warning).")] = False,
     promote: Annotated[bool, typer.Option(help="Try the promotion gate after registering.")] = True,
     force: Annotated[bool, typer.Option("--force", help="Promote even if it does not beat the champion.")] = False,
     sample: Annotated[int | None, typer.Option(help="Use a stratified sample of this many rows.")] = None,
     mlp_epochs: Annotated[int | None, typer.Option(help="Cap the network's training epochs.")] = None,
+    repeats: Annotated[int, typer.Option(help="Repeat the seeded 70/30 split N times (seeds seed..seed+N-1); report mean ± std and pick the champion on the mean.")] = 1,
+    mlp_config: Annotated[str, typer.Option(help="mlp design: 'tabular' (piecewise-linear encoding + seed ensemble) or 'reference' (the article's network).")] = "tabular",
+    calibrate: Annotated[bool, typer.Option(help="Calibrate probabilities on the validation rows (temperature / Platt, inside the graph).")] = True,
+    tuned: Annotated[bool, typer.Option(help="Use parameters saved by `loanrisk tune` when present.")] = True,
     summary_json: Annotated[Path | None, typer.Option(help="Also write the summary JSON here.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
@@ -78,6 +82,7 @@ def learn(
         promote=promote, force=force, sample=sample, progress=not quiet,
         models=tuple(m.strip() for m in models.split(",") if m.strip()),
         mlp={"max_epochs": mlp_epochs} if mlp_epochs else {},
+        repeats=repeats, mlp_config=mlp_config, calibrate=calibrate, use_tuned=tuned,
     )
     with console.status("learning…", spinner="dots") if quiet else _nullcontext():
         result = run_learn(opts)

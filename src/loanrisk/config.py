@@ -36,6 +36,14 @@ class Settings(BaseSettings):
     tier_medium: float = 0.10
     tier_high: float = 0.25
     decline_threshold: float = 0.25
+    # How `learn` sets a version's decision threshold and tiers on calibrated probabilities
+    # (manifest["decision"]); see loanrisk.decision.
+    decision_rule: str = Field(default="max_bad_rate",
+                               description="'max_bad_rate' or 'approval_rate'.")
+    max_bad_rate: float = Field(default=0.04, description="Highest expected adverse rate among "
+                                "approved applications (rule max_bad_rate).")
+    target_approval_rate: float = Field(default=0.8, description="Share of applications to "
+                                        "approve (rule approval_rate).")
     max_reasons: int = 4
     body_limit_bytes: int = 64 * 1024
     rate_limit_per_minute: int = 600

@@ -26,7 +26,8 @@ from loanrisk.split import split
 
 log = logging.getLogger(__name__)
 
-ALL_MODELS = ("majority", "linear", "mlp", "gbdt")
+ALL_MODELS = ("majority", "linear", "mlp", "gbdt", "ensemble")
+ENSEMBLE_MEMBERS = ("mlp", "gbdt")  # what the "ensemble" family averages, fitted before it
 Y_COLUMN = "__y__"  # the encoded target in a version's eval.parquet
 
 
@@ -46,8 +47,14 @@ class LearnOptions:
     sample: int | None = None  # stratified subsample of rows (quick runs, tests)
     mlp: dict[str, Any] = field(default_factory=dict)  # MLPConfig overrides
     gbdt: dict[str, Any] = field(default_factory=dict)
+    linear: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
     register: bool = True
+    repeats: int = 1  # seeded splits seed .. seed + repeats - 1; the champion on the mean
+    mlp_config: str = "tabular"  # "reference" (the article's network) or "tabular"
+    calibrate: bool = True  # fit calibration on validation rows, inside each graph
+    use_tuned: bool = True  # read <home>/tuned/<dataset>/<model>.json when present
+    tuned_from: dict[str, str] = field(default_factory=dict)  # filled: model -> params file
 
 
 @dataclass
@@ -77,6 +84,24 @@ class LearnResult:
     version: VersionInfo | None = None
     promotion: PromotionResult | None = None
     y_eval: np.ndarray | None = None
+    repeats: Any = None  # repeats.RepeatStats when opts.repeats > 1
+    seed: int = 42  # the split seed of the trained models (the registered version's split)
+    extras: dict[str, Any] = field(default_factory=dict)  # monotone, decision, tuned, ...
+
+
+def check_options(opts: LearnOptions) -> None:
+    """LoanriskError for unknown model names, mlp designs or a repeat count below 1."""
+    from loanrisk.models import MLP_DESIGNS, MODEL_NAMES
+
+    unknown = [m for m in opts.models if m not in MODEL_NAMES]
+    if unknown or not opts.models:
+        raise LoanriskError(f"unknown model(s) {unknown}: --models takes a comma-separated list "
+                            f"of {', '.join(MODEL_NAMES)}")
+    if opts.mlp_config not in MLP_DESIGNS:
+        raise LoanriskError(f"--mlp-config must be one of {', '.join(MLP_DESIGNS)}, "
+                            f"not {opts.mlp_config!r}")
+    if opts.repeats < 1:
+        raise LoanriskError(f"--repeats must be at least 1, not {opts.repeats}")
 
 
 def load_inputs(opts: LearnOptions) -> tuple[pd.DataFrame, Schema]:
@@ -138,15 +163,17 @@ def fit_models(opts: LearnOptions, schema: Schema, df: pd.DataFrame, y: np.ndarr
     X_tr, X_val = pre.transform(train), pre.transform(val)
     n_classes = len(schema.classes)
     trained: list[TrainedModel] = []
+    fitted: dict[str, Any] = {}
     for name in opts.models:
         t0 = time.perf_counter()
-        overrides: dict[str, Any] = {}
-        if name == "mlp":
-            overrides = {"progress": opts.progress, **opts.mlp}
-        elif name == "gbdt":
-            overrides = {"monotone": monotone_vector(pre, attrs), **opts.gbdt}
-        model = make_model(name, seed=opts.seed, task=schema.task, **overrides)
+        model = make_model(name, seed=opts.seed, task=schema.task,
+                           **model_overrides(name, opts, pre, attrs, fitted))
         model.fit(X_tr, y[parts.train], X_val=X_val, y_val=y[parts.val], n_classes=n_classes)
+        if opts.calibrate and name != "majority":
+            from loanrisk.calibration import calibrate
+
+            model = calibrate(model, X_val=X_val, y_val=y[parts.val])
+        fitted[name] = model
         graph = build_graph(pre, model, classes=schema.classes).SerializeToString()
         onnx_model = OnnxModel(graph)
         proba = onnx_model.predict_proba(ev)
@@ -157,6 +184,24 @@ def fit_models(opts: LearnOptions, schema: Schema, df: pd.DataFrame, y: np.ndarr
                                     time.perf_counter() - t0))
         log.info("%s: %s", name, {k: round(v, 4) for k, v in evaluation.metrics.items()})
     return pre, trained
+
+
+def model_overrides(name: str, opts: LearnOptions, pre: Any, attrs: list[Any],
+                    fitted: dict[str, Any]) -> dict[str, Any]:
+    """Constructor keywords for model ``name``: options, tuned params, members of an ensemble."""
+    if name == "mlp":
+        return {"design": opts.mlp_config, "progress": opts.progress, **opts.mlp}
+    if name == "gbdt":
+        return {"monotone": monotone_vector(pre, attrs), **opts.gbdt}
+    if name == "linear":
+        return dict(opts.linear)
+    if name == "ensemble":
+        missing = [m for m in ENSEMBLE_MEMBERS if m not in fitted]
+        if missing:
+            raise LoanriskError(f"the ensemble averages {', '.join(ENSEMBLE_MEMBERS)}: list "
+                                f"{', '.join(missing)} before ensemble in --models")
+        return {"members": [fitted[m] for m in ENSEMBLE_MEMBERS]}
+    return {}
 
 
 def monotone_vector(pre: Any, attrs: list[Any]) -> list[int]:
@@ -179,7 +224,8 @@ def pick_best(trained: list[TrainedModel], *, metric: str) -> TrainedModel:
 
 def write_version_dir(out: Path, *, best: TrainedModel, schema: Schema, attrs: list[Any],
                       df: pd.DataFrame, y: np.ndarray, parts: Any, opts: LearnOptions,
-                      leaks: list[Leak], name: str, input_types: dict[str, str]) -> Path:
+                      leaks: list[Leak], name: str, input_types: dict[str, str],
+                      decision: dict[str, Any] | None = None) -> Path:
     """The files of a model version: one graph, the schema, the manifest, the eval split."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.onnx").write_bytes(best.graph)
@@ -209,14 +255,31 @@ def write_version_dir(out: Path, *, best: TrainedModel, schema: Schema, attrs: l
         "loanrisk_version": __version__, "seed": opts.seed, "allow_leaky": opts.allow_leaky,
         "leakage": [{"attribute": lk.attribute, "score": lk.score} for lk in leaks],
         "rows": {"train": len(parts.train), "val": len(parts.val), "eval": len(parts.eval)},
+        "decision": decision,
+        "calibration": getattr(best.model, "calibration_", None),
     }
     (out / "manifest.json").write_text(json.dumps(doc, indent=1))
     return out
 
 
+def quality_checks(trained: list[TrainedModel], *, best: TrainedModel, schema: Schema,
+                   attrs: list[Any], df: pd.DataFrame, parts: Any, y_eval: np.ndarray,
+                   settings: Settings) -> dict[str, Any]:
+    """Monotonicity violations of every model, and the decision rule on the best one."""
+    from loanrisk.decision import decision_rule
+    from loanrisk.monotone import violations
+
+    mono = {t.name: violations(t.graph, train=df.iloc[parts.train], ev=df.iloc[parts.eval],
+                               attrs=attrs, task=schema.task) for t in trained}
+    return {"monotone": mono,
+            "decision": decision_rule(best.eval_proba, task=schema.task, settings=settings,
+                                      y=y_eval)}
+
+
 def learn(opts: LearnOptions, settings: Settings | None = None) -> LearnResult:
     """Extract, validate, profile, guard, split, fit, export, evaluate, register and promote."""
     settings = settings or get_settings()
+    check_options(opts)
     settings.ensure_home()
     df, schema = load_inputs(opts)
     name = opts.name or opts.dataset or schema.name
@@ -226,16 +289,30 @@ def learn(opts: LearnOptions, settings: Settings | None = None) -> LearnResult:
     prof = profile(df, schema)
     leaks = guard_leakage(df, schema, allow_leaky=opts.allow_leaky, seed=opts.seed,
                           threshold=settings.leakage_threshold)
+    if opts.use_tuned:
+        from loanrisk.tune import apply_tuned
+
+        opts = apply_tuned(opts, settings, key=opts.dataset or schema.name)
     parts = split(y, seed=opts.seed)
     pre, trained = fit_models(opts, schema, df, y, parts, attrs)
-    best = pick_best(trained, metric=schema.primary_metric)
+    stats = None
+    if opts.repeats > 1:
+        from loanrisk.repeats import run_repeats
+
+        stats = run_repeats(opts, schema, df, y, attrs, first=trained)
+        best = next(t for t in trained if t.name == stats.best)
+    else:
+        best = pick_best(trained, metric=schema.primary_metric)
+    extras = quality_checks(trained, best=best, schema=schema, attrs=attrs, df=df, parts=parts,
+                            y_eval=y[parts.eval], settings=settings)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     report_dir = settings.reports_dir / name / stamp
     version_dir = write_version_dir(report_dir / "model", best=best, schema=schema, attrs=attrs,
                                     df=df, y=y, parts=parts, opts=opts, leaks=leaks, name=name,
-                                    input_types=pre.input_types_)
+                                    input_types=pre.input_types_, decision=extras["decision"])
     result = LearnResult(name, schema, trained, leaks, best.name, report_dir, {},
-                         y_eval=y[parts.eval])
+                         y_eval=y[parts.eval], repeats=stats, seed=opts.seed,
+                         extras={**extras, "tuned_from": dict(opts.tuned_from)})
     run_id = None
     if opts.register:
         from loanrisk.tracking import log_run

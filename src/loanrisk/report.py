@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from loanrisk import plots
 from loanrisk.evaluate import comparison_table
+from loanrisk.report_quality import quality_markdown
+from loanrisk.repeats import summary_block
 
 if TYPE_CHECKING:
     from loanrisk.pipeline import LearnResult
@@ -39,17 +41,28 @@ def build_summary(result: LearnResult, *, used: list[str]) -> dict[str, Any]:
     if result.promotion is not None:
         champion["promoted"] = result.promotion.promoted
         champion["reason"] = result.promotion.reason
+    models = {t.name: {k: _clean(v) for k, v in t.evaluation.metrics.items()}
+              | {"fit_seconds": round(t.seconds, 2)} for t in result.trained}
+    if result.repeats is not None:  # means over the repeated splits, <metric>_std beside each
+        models = {name: {k: _clean(v) for k, v in result.repeats.merged(name).items()}
+                  | {"fit_seconds": models[name]["fit_seconds"]} for name in models}
+    extras = result.extras
     return {
         "dataset": result.name,
         "target": result.schema.target,
         "task": result.schema.task,
         "classes": result.schema.classes,
         "primary_metric": result.schema.primary_metric,
-        "models": {
-            t.name: {k: _clean(v) for k, v in t.evaluation.metrics.items()}
-            | {"fit_seconds": round(t.seconds, 2)}
-            for t in result.trained
-        },
+        "models": models,
+        "repeats": summary_block(result.repeats) if result.repeats is not None else None,
+        "registered_split": {"seed": result.seed,
+                             "metrics": {t.name: {k: _clean(v) for k, v in
+                                                  t.evaluation.metrics.items()}
+                                         for t in result.trained}},
+        "calibration": {t.name: getattr(t.model, "calibration_", None) for t in result.trained},
+        "monotone": extras.get("monotone", {}),
+        "decision": extras.get("decision"),
+        "tuned_from": extras.get("tuned_from", {}),
         "leakage": [{"attribute": lk.attribute, "score": round(lk.score, 6),
                      "used": lk.attribute in used} for lk in result.leakage],
         "features": used,
@@ -112,6 +125,7 @@ def _markdown(result: LearnResult, summary: dict[str, Any], evals: list[Any]) ->
             if name != "majority" and m["accuracy"] is not None and m["accuracy"] <= maj["accuracy"]:
                 lines.append(f"- note: {name}'s accuracy {m['accuracy']:.4f} does not beat always "
                              f"answering the majority class ({maj['accuracy']:.4f}).")
+    lines += ["", *quality_markdown(result, summary)]
     lines += ["", "## Leakage check", ""]
     if summary["leakage"]:
         for lk in summary["leakage"]:

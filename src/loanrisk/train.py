@@ -216,8 +216,12 @@ def evaluate(net: nn.Module, X: torch.Tensor, y: torch.Tensor, *, loss_fn: LossF
 
 def train(net: nn.Module, X: torch.Tensor, y: torch.Tensor, *, X_val: torch.Tensor,
           y_val: torch.Tensor, loss_fn: LossFn, config: MLPConfig,
-          sample_weights: torch.Tensor | None = None) -> TrainResult:
+          sample_weights: torch.Tensor | None = None,
+          on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
     """Train ``net`` in place with AdamW, ReduceLROnPlateau and early stopping on val loss.
+
+    ``on_epoch(epoch, row)`` is called after each epoch with that epoch's history row (used by
+    `loanrisk tune` to report to Optuna and prune; an exception it raises stops training).
 
     All tensors must already be on the network's device. ``sample_weights`` (n,) switches the
     epoch order from a permutation to a seeded weighted draw with replacement (the "sampler"
@@ -253,6 +257,8 @@ def train(net: nn.Module, X: torch.Tensor, y: torch.Tensor, *, X_val: torch.Tens
         for k, v in zip(hist, row, strict=True):
             hist[k].append(float(v))
         sched.step(val_loss)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, {k: v[-1] for k, v in hist.items()})
         bar.set_postfix(train_loss=f"{tr[0]:.4f}", val_loss=f"{val_loss:.4f}",
                         val_acc=f"{val_acc:.3f}")
         if val_loss < best_loss - config.min_delta:

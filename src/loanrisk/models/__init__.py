@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     import numpy as np
     import onnx
 
-MODEL_NAMES = ("majority", "linear", "mlp", "gbdt")
+MODEL_NAMES = ("majority", "linear", "mlp", "gbdt", "ensemble")
+MLP_DESIGNS = ("reference", "tabular")
+TABULAR_ONLY = frozenset({"n_bins", "bins", "members", "keep_raw"})  # ignored by "reference"
 
 
 @runtime_checkable
@@ -45,7 +47,9 @@ def make_model(name: str, *, seed: int, task: str, **overrides: Any) -> LoanMode
     """A new, unfitted model of kind ``name`` ("majority", "linear", "mlp" or "gbdt").
 
     ``task`` is "binary" or "multiclass"; ``overrides`` go to the model's constructor.
-    Raises ValueError for an unknown name.
+    ``mlp`` takes ``design="reference"`` (the article's network, MLPModel) or ``"tabular"``
+    (TabularMLPModel: piecewise-linear encoding and a seed ensemble). ``ensemble`` takes
+    ``members=[fitted models]``. Raises ValueError for an unknown name.
     """
     model: Any
     if name == "majority":
@@ -61,9 +65,22 @@ def make_model(name: str, *, seed: int, task: str, **overrides: Any) -> LoanMode
 
         model = GBDTModel(seed=seed, task=task, **overrides)
     elif name == "mlp":
-        from loanrisk.models.mlp import MLPModel  # torch is imported only here
+        design = overrides.pop("design", "reference")
+        if design == "tabular":
+            from loanrisk.models.tabular import TabularMLPModel
 
-        model = MLPModel(seed=seed, task=task, **overrides)
+            model = TabularMLPModel(seed=seed, task=task, **overrides)
+        elif design == "reference":
+            from loanrisk.models.mlp import MLPModel  # torch is imported only here
+
+            overrides = {k: v for k, v in overrides.items() if k not in TABULAR_ONLY}
+            model = MLPModel(seed=seed, task=task, **overrides)
+        else:
+            raise ValueError(f"unknown mlp design {design!r}; choose from {MLP_DESIGNS}")
+    elif name == "ensemble":
+        from loanrisk.models.ensemble import EnsembleModel
+
+        model = EnsembleModel(seed=seed, task=task, **overrides)
     else:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
     return model

@@ -30,12 +30,14 @@ class GBDTModel:
     name = "gbdt"
 
     def __init__(self, *, seed: int = 0, task: str = "binary", monotone: list[int] | None = None,
-                 early_stopping_rounds: int = 50, n_jobs: int = 2, **lgbm: Any) -> None:
+                 early_stopping_rounds: int = 50, n_jobs: int = 2,
+                 callbacks: list[Any] | None = None, **lgbm: Any) -> None:
         self.seed = seed
         self.task = task
         self.monotone = list(monotone) if monotone is not None else None
         self.early_stopping_rounds = early_stopping_rounds
         self.n_jobs = n_jobs
+        self.callbacks = list(callbacks or [])  # extra LightGBM callbacks (tuning: pruning)
         self.lgbm = {**DEFAULTS, **lgbm}
         self.history_: dict[str, list[float]] | None = None
 
@@ -66,7 +68,7 @@ class GBDTModel:
             X_val = np.asarray(X_val, dtype=np.float32)
             fit_kw = {**_eval_kw(lgb, X_val, y_val),
                       "callbacks": [lgb.early_stopping(self.early_stopping_rounds,
-                                                       verbose=False)]}
+                                                       verbose=False), *self.callbacks]}
         self.lgbm_.fit(X, y, **fit_kw)
         self.classes_ = np.asarray(self.lgbm_.classes_, dtype=np.int64)
         best = self.lgbm_.best_iteration_

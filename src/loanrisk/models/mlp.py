@@ -8,6 +8,7 @@ Binary targets use ONE logit: BCE-with-logits in training, one sigmoid at predic
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -44,12 +45,15 @@ class MLPModel:
     name = "mlp"
 
     def __init__(self, *, seed: int = 42, task: str = "multiclass",
-                 config: MLPConfig | None = None, **overrides: Any) -> None:
+                 config: MLPConfig | None = None,
+                 on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+                 **overrides: Any) -> None:
         if task not in ("binary", "multiclass"):
             raise ValueError(f"task must be 'binary' or 'multiclass', not {task!r}")
         self.seed = seed
         self.task = task
         self.config = _config(config, seed, dict(overrides))
+        self.on_epoch = on_epoch  # per-epoch hook (tuning); not a hyperparameter
         self.history_: dict[str, list[float]] | None = None
 
     def fit(self, X: np.ndarray, y: np.ndarray, *, X_val: np.ndarray, y_val: np.ndarray,
@@ -90,7 +94,8 @@ class MLPModel:
                 loss_fn = make_loss(cfg, n_outputs=n_out,
                                     weights=w if cfg.imbalance == "class_weights" else None)
                 result = train_loop(net, Xt, yt, X_val=Xv, y_val=yv, loss_fn=loss_fn,
-                                    config=cfg, sample_weights=sample_w)
+                                    config=cfg, sample_weights=sample_w,
+                                    on_epoch=self.on_epoch)
             finally:
                 torch.set_num_threads(old_threads)
                 torch.use_deterministic_algorithms(old_det)

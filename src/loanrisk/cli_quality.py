@@ -1,0 +1,93 @@
+"""Model-quality commands: `loanrisk evaluate` (repeated splits) and `loanrisk tune` (Optuna)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add `evaluate` and `tune` to the loanrisk app."""
+    from loanrisk.cli import console, friendly
+
+    @app.command()
+    @friendly
+    def evaluate(
+        dataset: Annotated[str | None, typer.Option(help="A bundled dataset (see `loanrisk datasets`).")] = None,
+        data: Annotated[Path | None, typer.Option(help="Your loan table: CSV, CSV.gz or Parquet.")] = None,
+        schema: Annotated[Path | None, typer.Option(help="The table's schema JSON.")] = None,
+        models: Annotated[str, typer.Option(help="Comma-separated models to compare.")] = "majority,linear,mlp,gbdt,ensemble",
+        repeats: Annotated[int, typer.Option(help="Number of seeded 70/30 splits (seeds seed..seed+N-1).")] = 5,
+        seed: Annotated[int, typer.Option(help="First split seed.")] = 42,
+        mlp_config: Annotated[str, typer.Option(help="mlp design: 'tabular' or 'reference'.")] = "tabular",
+        allow_leaky: Annotated[bool, typer.Option("--allow-leaky", help="Use post-decision and leaky attributes (reports carry a warning).")] = False,
+        sample: Annotated[int | None, typer.Option(help="Use a stratified sample of this many rows.")] = None,
+        mlp_epochs: Annotated[int | None, typer.Option(help="Cap the network's training epochs.")] = None,
+        summary_json: Annotated[Path | None, typer.Option(help="Also write the summary JSON here.")] = None,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    ) -> None:
+        """Compare models over repeated splits (mean ± std); writes a report, registers nothing."""
+        from loanrisk.pipeline import LearnOptions, learn
+
+        opts = LearnOptions(
+            dataset=dataset, data=data, schema=schema, seed=seed, allow_leaky=allow_leaky,
+            sample=sample, progress=not quiet, register=False, promote=False, repeats=repeats,
+            models=tuple(m.strip() for m in models.split(",") if m.strip()),
+            mlp={"max_epochs": mlp_epochs} if mlp_epochs else {}, mlp_config=mlp_config)
+        result = learn(opts)
+        summary = result.summary
+        if summary.get("warning"):
+            console.print(f"[bold yellow]{summary['warning']}[/]", highlight=False)
+        _print_means(console, summary)
+        if summary.get("repeats"):
+            console.print(summary["repeats"]["why"], highlight=False)
+        console.print(f"report: {result.report_dir / 'report.md'}")
+        if summary_json:
+            summary_json.parent.mkdir(parents=True, exist_ok=True)
+            summary_json.write_text(json.dumps(summary, indent=1))
+
+    @app.command()
+    @friendly
+    def tune(
+        model: Annotated[str, typer.Option(help="Model to tune: mlp, gbdt or linear.")],
+        trials: Annotated[int, typer.Option(help="Trials to run in this call (the study resumes).")] = 20,
+        timeout: Annotated[float | None, typer.Option(help="Stop starting trials after this many seconds.")] = None,
+        dataset: Annotated[str | None, typer.Option(help="A bundled dataset (see `loanrisk datasets`).")] = None,
+        data: Annotated[Path | None, typer.Option(help="Your loan table: CSV, CSV.gz or Parquet.")] = None,
+        schema: Annotated[Path | None, typer.Option(help="The table's schema JSON.")] = None,
+        seed: Annotated[int, typer.Option(help="Split seed (the same split as `learn`).")] = 42,
+        sample: Annotated[int | None, typer.Option(help="Use a stratified sample of this many rows.")] = None,
+        mlp_config: Annotated[str, typer.Option(help="mlp design to tune: 'tabular' or 'reference'.")] = "tabular",
+        mlp_epochs: Annotated[int | None, typer.Option(help="Cap each mlp trial's epochs.")] = None,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    ) -> None:
+        """Search hyperparameters with Optuna (TPE, median pruning) on the validation split only."""
+        from loanrisk.tune import TuneOptions, tune as run_tune
+
+        res = run_tune(TuneOptions(model=model, dataset=dataset, data=data, schema=schema,
+                                   trials=trials, timeout=timeout, seed=seed, sample=sample,
+                                   mlp_config=mlp_config, max_epochs=mlp_epochs,
+                                   progress=not quiet))
+        console.print(f"study [bold]{res.study_name}[/] ({res.storage}): {res.n_trials} trials, "
+                      f"{res.n_pruned} pruned, {res.seconds:.0f}s; best validation score "
+                      f"{res.best_value:.4f}", highlight=False)
+        console.print(f"best params: {json.dumps(res.best_params)}", highlight=False)
+        console.print(f"saved: {res.params_path} (used by `loanrisk learn`); plot: {res.plot_path}")
+
+
+def _print_means(console: object, summary: dict) -> None:
+    """The mean ± std table of the repeated evaluation."""
+    from rich.table import Table
+
+    cols = ["roc_auc", "f1_macro", "f1_weighted", "log_loss", "ece"]
+    table = Table(title=f"{summary['dataset']}: mean ± std over repeated splits (ONNX graphs)")
+    table.add_column("model")
+    for c in cols:
+        table.add_column(c, justify="right")
+    for name, m in summary["models"].items():
+        table.add_row(name, *(f"{m[c]:.4f} ± {m.get(c + '_std') or 0:.4f}"
+                              if m.get(c) is not None else "n/a" for c in cols))
+    console.print(table)  # type: ignore[attr-defined]

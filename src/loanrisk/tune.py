@@ -1,0 +1,281 @@
+"""`loanrisk tune`: Optuna TPE search with median pruning, on the validation split only.
+
+The data are split exactly as `learn` splits them (seeded stratified 70/30, validation carved
+from the 70%); preprocessing is fitted on the training rows and every trial is scored on the
+validation rows by the schema's primary metric. The evaluation rows are never touched. Trials
+report an intermediate validation score per boosting round (gbdt: minus the log loss every 10
+rounds) or per epoch (mlp: minus the validation loss) so the MedianPruner stops poor ones early.
+
+The study lives in ``sqlite:///<home>/optuna.db`` under the name ``<dataset>-<model>`` (running
+again resumes it); the best parameters go to ``<home>/tuned/<dataset>/<model>.json``, which
+`learn` reads (``apply_tuned``), and the optimisation history to ``tuning_<model>.png`` beside it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loanrisk.errors import LoanriskError
+
+if TYPE_CHECKING:
+    import optuna
+
+    from loanrisk.config import Settings
+    from loanrisk.pipeline import LearnOptions
+
+log = logging.getLogger(__name__)
+TUNABLE = ("mlp", "gbdt", "linear")
+
+
+@dataclass
+class TuneOptions:
+    """What `loanrisk tune` was asked to do."""
+
+    model: str
+    dataset: str | None = None
+    data: Path | None = None
+    schema: Path | None = None
+    trials: int = 20
+    timeout: float | None = None  # seconds for this call (Optuna stops starting new trials)
+    seed: int = 42
+    sample: int | None = None
+    mlp_config: str = "tabular"
+    max_epochs: int | None = None  # cap per mlp trial (tests)
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TuneResult:
+    """The finished study: best value and parameters, where they were written."""
+
+    study_name: str
+    storage: str
+    best_value: float
+    best_params: dict[str, Any]
+    n_trials: int
+    n_pruned: int
+    seconds: float
+    params_path: Path
+    plot_path: Path
+
+
+def tuned_path(settings: Settings, key: str, model: str) -> Path:
+    """``<home>/tuned/<key>/<model>.json``."""
+    return settings.home / "tuned" / key / f"{model}.json"
+
+
+def storage_url(settings: Settings) -> str:
+    """The Optuna RDB storage: ``sqlite:///<home>/optuna.db``."""
+    return f"sqlite:///{(settings.home / 'optuna.db').resolve()}"
+
+
+def apply_tuned(opts: LearnOptions, settings: Settings, *, key: str) -> LearnOptions:
+    """``opts`` with the saved tuned parameters of each model merged under the user's overrides.
+
+    mlp parameters apply only when they were tuned for the same ``mlp_config``. The files used
+    are listed in ``opts.tuned_from``.
+    """
+    updates: dict[str, Any] = {"tuned_from": dict(opts.tuned_from)}
+    for model in TUNABLE:
+        path = tuned_path(settings, key, model)
+        if model not in opts.models or not path.exists():
+            continue
+        doc = json.loads(path.read_text())
+        if model == "mlp" and doc.get("design", "reference") != opts.mlp_config:
+            continue
+        updates[model] = {**doc["params"], **getattr(opts, model)}
+        updates["tuned_from"][model] = str(path)
+    return dataclasses.replace(opts, **updates)
+
+
+def suggest(trial: optuna.Trial, model: str, *, design: str) -> dict[str, Any]:
+    """One trial's hyperparameters for ``model`` (the search spaces)."""
+    if model == "gbdt":
+        return {"learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
+                "num_leaves": trial.suggest_int("num_leaves", 4, 96, log=True),
+                "min_child_samples": trial.suggest_int("min_child_samples", 5, 200, log=True),
+                "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+                "colsample_bytree": trial.suggest_float("colsample_bytree", 0.2, 1.0),
+                "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True)}
+    if model == "linear":
+        return {"alpha": trial.suggest_float("alpha", 1e-6, 1e-1, log=True),
+                "penalty": trial.suggest_categorical("penalty", ["l2", "l1", "elasticnet"]),
+                "max_iter": trial.suggest_int("max_iter", 5, 60, log=True)}
+    width = trial.suggest_categorical("width", [64, 128, 256])
+    depth = trial.suggest_int("depth", 1, 4)
+    drop = trial.suggest_float("dropout", 0.0, 0.5)
+    params: dict[str, Any] = {
+        "hidden": [max(8, width >> i) for i in range(depth)], "dropout": [drop] * depth,
+        "lr": trial.suggest_float("lr", 1e-3, 3e-2, log=True),
+        "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-1, log=True),
+        "batch_size": trial.suggest_categorical("batch_size", [256, 512, 1536]),
+        "label_smoothing": trial.suggest_float("label_smoothing", 0.0, 0.2)}
+    if design == "tabular":
+        params["n_bins"] = trial.suggest_categorical("n_bins", [8, 16, 32, 48])
+        params["bins"] = trial.suggest_categorical("bins", ["tree", "quantile"])
+    return params
+
+
+def _objective(opts: TuneOptions, data: dict[str, Any]) -> Any:
+    """The Optuna objective: fit on train, score the primary metric on validation."""
+    import numpy as np
+    import optuna
+
+    from loanrisk.evaluate import compute_metrics
+    from loanrisk.models import make_model
+
+    def objective(trial: optuna.Trial) -> float:
+        params = suggest(trial, opts.model, design=opts.mlp_config)
+        over: dict[str, Any] = dict(params)
+        if opts.model == "gbdt":
+            over["monotone"] = data["monotone"]
+            over["callbacks"] = [_lgb_pruning(trial)]
+        elif opts.model == "mlp":
+            over.update(design=opts.mlp_config, progress=False, on_epoch=_mlp_pruning(trial))
+            if opts.mlp_config == "tabular":
+                over["members"] = 1  # one network per trial; learn keeps its ensemble size
+            if opts.max_epochs:
+                over["max_epochs"] = opts.max_epochs
+        model = make_model(opts.model, seed=opts.seed, task=data["task"], **over)
+        model.fit(data["X_tr"], data["y_tr"], X_val=data["X_val"], y_val=data["y_val"],
+                  n_classes=data["n_classes"])
+        proba = model.predict_proba(data["X_val"])
+        score = compute_metrics(data["y_val"], proba, n_classes=data["n_classes"])[data["metric"]]
+        trial.set_user_attr("params", params)
+        return float(score) if np.isfinite(score) else 0.0
+
+    return objective
+
+
+def _lgb_pruning(trial: optuna.Trial, every: int = 10) -> Any:
+    """LightGBM callback: report minus the validation loss every ``every`` rounds; prune."""
+    import optuna
+
+    def callback(env: Any) -> None:
+        if env.iteration % every or not env.evaluation_result_list:
+            return
+        value = float(env.evaluation_result_list[0][2])
+        trial.report(-value, env.iteration)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at boosting round {env.iteration}")
+
+    return callback
+
+
+def _mlp_pruning(trial: optuna.Trial) -> Any:
+    """mlp epoch hook: report minus the validation loss per epoch; prune."""
+    import optuna
+
+    def on_epoch(epoch: int, row: dict[str, float]) -> None:
+        trial.report(-float(row["val_loss"]), epoch)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+
+    return on_epoch
+
+
+def _prepare(opts: TuneOptions) -> tuple[str, dict[str, Any]]:
+    """(dataset key, the train/validation matrices) exactly as `learn` splits them."""
+    from loanrisk.features import Preprocessor
+    from loanrisk.pipeline import LearnOptions, load_inputs, monotone_vector, prepare
+    from loanrisk.split import split
+
+    lo = LearnOptions(dataset=opts.dataset, data=opts.data, schema=opts.schema)
+    df, schema = load_inputs(lo)
+    df = prepare(df, schema, sample=opts.sample, seed=opts.seed)
+    y = schema.encode_target(df[schema.target])
+    attrs = schema.feature_attributes()
+    parts = split(y, seed=opts.seed)  # the evaluation rows are never read below
+    pre = Preprocessor(attrs).fit(df.iloc[parts.train])
+    data = {"X_tr": pre.transform(df.iloc[parts.train]), "y_tr": y[parts.train],
+            "X_val": pre.transform(df.iloc[parts.val]), "y_val": y[parts.val],
+            "n_classes": len(schema.classes), "task": schema.task,
+            "metric": schema.primary_metric, "monotone": monotone_vector(pre, attrs)}
+    return opts.dataset or schema.name, data
+
+
+def tune(opts: TuneOptions, settings: Settings | None = None) -> TuneResult:
+    """Run (or resume) the study, save the best parameters and the history plot.
+
+    Raises LoanriskError for a model that cannot be tuned or a non-positive trial count.
+    """
+    import optuna
+
+    from loanrisk.config import get_settings
+
+    if opts.model not in TUNABLE:
+        raise LoanriskError(f"--model must be one of {', '.join(TUNABLE)}, not {opts.model!r}")
+    if opts.trials < 1:
+        raise LoanriskError(f"--trials must be at least 1, not {opts.trials}")
+    settings = settings or get_settings()
+    settings.ensure_home()
+    key, data = _prepare(opts)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study_name = f"{key}-{opts.model}" + (f"-{opts.mlp_config}" if opts.model == "mlp" else "")
+    storage = storage_url(settings)
+    study = optuna.create_study(
+        study_name=study_name, storage=storage, direction="maximize", load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=opts.seed + len(_done(storage, study_name))),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5))
+    t0 = time.perf_counter()
+    study.optimize(_objective(opts, data), n_trials=opts.trials, timeout=opts.timeout,
+                   show_progress_bar=opts.progress, gc_after_trial=True)
+    seconds = time.perf_counter() - t0
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not done:
+        raise LoanriskError(f"no trial of study {study_name!r} finished; raise --timeout")
+    best = study.best_trial
+    path = tuned_path(settings, key, opts.model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"model": opts.model, "params": best.user_attrs["params"], "value": best.value,
+           "metric": data["metric"], "split": "validation", "study": study_name,
+           "storage": storage, "trials": len(study.trials), "seed": opts.seed}
+    if opts.model == "mlp":
+        doc["design"] = opts.mlp_config
+    path.write_text(json.dumps(doc, indent=1))
+    plot = history_plot(study, path.with_name(f"tuning_{opts.model}.png"), metric=data["metric"])
+    pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
+    return TuneResult(study_name, storage, float(best.value), doc["params"], len(study.trials),
+                      pruned, seconds, path, plot)
+
+
+def _done(storage: str, name: str) -> list[Any]:
+    """Trials already stored for ``name`` (a resumed study draws fresh TPE seeds)."""
+    import optuna
+
+    try:
+        return list(optuna.load_study(study_name=name, storage=storage).trials)
+    except KeyError:
+        return []
+
+
+def history_plot(study: optuna.Study, path: Path, *, metric: str) -> Path:
+    """Validation score of every finished trial and the best so far, as a PNG."""
+    import optuna
+
+    from loanrisk.plots import _pyplot
+
+    plt = _pyplot()
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    xs = [t.number for t in done]
+    ys = [float(t.value) for t in done]  # type: ignore[arg-type]
+    best = [max(ys[: i + 1]) for i in range(len(ys))]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter(xs, ys, s=14, label="trial (validation)")
+    ax.step(xs, best, where="post", color="C1", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"validation {metric}")
+    ax.set_title(f"{study.study_name}: optimisation history")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
