@@ -1,0 +1,179 @@
+"""Challenger results in the store (table ``challenger_decisions``, migration 0002) and
+`loanrisk compare`: agreement and metrics of champion and challenger on the same applications.
+
+Roles: ``shadow`` (the challenger's result on an application the champion decided), ``canary``
+(the challenger's result that was served) and ``champion`` (the champion's counterfactual on a
+canary application). ``applications`` always holds what the client got.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Uuid, insert, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from loanrisk.store_tables import Base, JsonType, utcnow
+
+if TYPE_CHECKING:
+    from loanrisk.challenger import ChallengerResult
+    from loanrisk.config import Settings
+    from loanrisk.store import Store
+
+
+class ChallengerDecision(Base):
+    """A challenger's (or the champion's counterfactual) result on a stored application."""
+
+    __tablename__ = "challenger_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("applications.id"),
+                                                      index=True)
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))  # shadow | canary | champion
+    decision: Mapped[str] = mapped_column(String(64))  # "error" when the challenger failed
+    probabilities: Mapped[dict[str, float]] = mapped_column(JsonType)
+    risk_score: Mapped[float | None] = mapped_column(Float)
+    reasons: Mapped[list[str]] = mapped_column(JsonType)
+    error: Mapped[str | None] = mapped_column(String(500))
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 index=True)
+
+
+def challenger_rows(application_id: uuid.UUID, results: list[ChallengerResult]
+                    ) -> list[dict[str, Any]]:
+    """Rows (dicts for ``insert(ChallengerDecision)``) for one application's Routed.extra."""
+    now = utcnow()
+    rows = []
+    for r in results:
+        d = r.decision
+        rows.append({
+            "application_id": application_id, "model_version": r.model_version,
+            "model_sha256": r.model_sha256, "role": r.role,
+            "decision": d.decision if d is not None else "error",
+            "probabilities": d.probabilities if d is not None else {},
+            "risk_score": d.risk_score if d is not None else None,
+            "reasons": list(d.reasons) if d is not None else [],
+            "error": r.error, "latency_ms": r.latency_ms, "created_at": now,
+        })
+    return rows
+
+
+def save_results(store: Store, application_id: uuid.UUID,
+                 results: list[ChallengerResult]) -> int:
+    """Store one application's challenger results (after its row); the number of rows written."""
+    rows = challenger_rows(application_id, results)
+    if rows:
+        with store.engine.begin() as conn:
+            conn.execute(insert(ChallengerDecision), rows)
+    return len(rows)
+
+
+@dataclass
+class Comparison:
+    """Champion vs one challenger version on the same applications."""
+
+    challenger_version: int | None
+    applications: int
+    agreement: float  # share of identical decisions
+    champion_decline_rate: float | None
+    challenger_decline_rate: float | None
+    mean_abs_adverse_diff: float  # mean |P(worst class)| difference
+    errors: int
+    labelled: int = 0
+    champion_roc_auc: float | None = None
+    challenger_roc_auc: float | None = None
+    roles: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_SQL = """
+SELECT a.id, a.decision AS a_decision, CAST(a.probabilities AS TEXT) AS a_p,
+       c.role, c.model_version AS c_version, c.decision AS c_decision,
+       CAST(c.probabilities AS TEXT) AS c_p, c.error,
+       (SELECT o.outcome FROM outcomes o WHERE o.application_id = a.id
+        ORDER BY o.id DESC LIMIT 1) AS outcome
+FROM applications a JOIN challenger_decisions c ON c.application_id = a.id
+WHERE a.model_name = :model AND a.created_at >= :since
+"""
+
+
+def compare(*, model: str, classes: list[str], since: str | None = "30d",
+            settings: Settings | None = None) -> list[Comparison]:
+    """One Comparison per challenger version seen in the window (LoanriskError if none)."""
+    from loanrisk.config import get_settings
+    from loanrisk.errors import LoanriskError
+    from loanrisk.registry import roc_auc
+    from loanrisk.watch_data import (
+        _ts,
+        canonical_ids,
+        outcome_index,
+        parse_json_column,
+        parse_since,
+        store_engine,
+    )
+
+    settings = settings or get_settings()
+    start = parse_since(since) or datetime(1970, 1, 1)
+    engine = store_engine(settings.resolved_database_url)
+    try:
+        with engine.connect() as conn:
+            raw = pd.DataFrame(conn.execute(text(_SQL), {"model": model,
+                                                         "since": _ts(start, engine)}).all(),
+                               columns=["id", "a_decision", "a_p", "role", "c_version",
+                                        "c_decision", "c_p", "error", "outcome"])
+    finally:
+        engine.dispose()
+    if raw.empty:
+        raise LoanriskError(f"no challenger results for {model!r} since {since}: run a "
+                            "challenger in shadow or canary mode first")
+    raw["id"] = canonical_ids(raw["id"])
+    probs = parse_json_column(raw["c_p"].tolist()).reindex(columns=classes)
+    raw[[f"c:{c}" for c in classes]] = probs.to_numpy(dtype=np.float64)
+    a_probs = parse_json_column(raw["a_p"].tolist()).reindex(columns=classes)
+    raw[[f"a:{c}" for c in classes]] = a_probs.to_numpy(dtype=np.float64)
+    out = []
+    mine = raw[raw["role"].isin(["shadow", "canary"])]
+    for version, part in mine.groupby("c_version", dropna=False, sort=True):
+        champ = raw[raw["role"] == "champion"].set_index("id")
+        part = part.set_index("id")
+        ch_dec = part["a_decision"].copy()
+        ch_p = part[[f"a:{c}" for c in classes]].to_numpy().copy()
+        canary = part.index.isin(champ.index)
+        if canary.any():  # the application row holds the challenger's: use the counterfactual
+            ids = part.index[canary]
+            ch_dec[canary] = champ.loc[ids, "c_decision"].to_numpy()
+            ch_p[canary] = champ.loc[ids, [f"c:{c}" for c in classes]].to_numpy()
+        ok = (part["c_decision"] != "error").to_numpy()
+        c_p = part[[f"c:{c}" for c in classes]].to_numpy()
+        binary = set(part["a_decision"]) <= {"approve", "decline"}
+        comp = Comparison(
+            challenger_version=None if pd.isna(version) else int(version),
+            applications=len(part),
+            agreement=float((ch_dec.to_numpy()[ok] == part["c_decision"].to_numpy()[ok]).mean())
+            if ok.any() else 0.0,
+            champion_decline_rate=float((ch_dec[ok] == "decline").mean()) if binary else None,
+            challenger_decline_rate=float((part["c_decision"][ok] == "decline").mean())
+            if binary else None,
+            mean_abs_adverse_diff=float(np.nanmean(np.abs(
+                c_p[ok][:, -1] - ch_p[ok][:, -1]))) if ok.any() else 0.0,
+            errors=int((~ok).sum()),
+            roles=part["role"].value_counts().to_dict(),
+        )
+        y = outcome_index(part["outcome"].fillna(""), classes)
+        lab = (y >= 0) & ok
+        if lab.sum() >= 2 and len(set(y[lab])) > 1:
+            comp.labelled = int(lab.sum())
+            comp.champion_roc_auc = roc_auc(y[lab], ch_p[lab].astype(np.float64))
+            comp.challenger_roc_auc = roc_auc(y[lab], c_p[lab].astype(np.float64))
+        out.append(comp)
+    return out
