@@ -5,7 +5,7 @@ PIP := $(VENV)/bin/pip
 # The CPU build of torch lies in /opt/wheels on our machines; use it when present.
 FIND_LINKS := $(shell [ -d /opt/wheels ] && echo --find-links /opt/wheels)
 
-.PHONY: help venv demo test lint bench clean
+.PHONY: help venv demo test lint bench clean browser ui
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -24,7 +24,14 @@ demo: venv  ## learn on both bundled Lending Club datasets and print where the r
 	$(VENV)/bin/loanrisk learn --dataset lending-club-default
 	$(VENV)/bin/loanrisk models list
 
-test: venv  ## run the whole test suite
+browser:  ## install Debian's headless Chromium + driver for the UI browser test (as root)
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || \
+		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+
+ui: venv  ## open the Streamlit app (loanrisk ui)
+	$(VENV)/bin/loanrisk ui
+
+test: venv browser  ## run the whole test suite
 	$(VENV)/bin/python -m pytest -q
 
 lint:  venv ## ruff

@@ -21,7 +21,8 @@ def streamlit_command(*, port: int, address: str, headless: bool) -> list[str]:
     return [sys.executable, "-m", "streamlit", "run", str(APP),
             "--server.port", str(port), "--server.address", address,
             "--server.headless", "true" if headless else "false",
-            "--browser.gatherUsageStats", "false", "--theme.base", "light"]
+            "--browser.gatherUsageStats", "false", "--theme.base", "light",
+           "--client.toolbarMode", "viewer"]
 
 
 def ui(

@@ -100,8 +100,8 @@ def report_blocks(report_dir: Path) -> list[tuple[str, str]]:
                 blocks.append(("markdown", "\n".join(text)))
                 text = []
             blocks.append(("image", str(report_dir / m["src"])))
-        else:
-            text.append(line)
+        else:  # the report's headings sit two levels down inside the page
+            text.append("##" + line if line.startswith("#") else line)
     if text:
         blocks.append(("markdown", "\n".join(text)))
     return blocks

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from loanrisk.errors import LoanriskError
+from loanrisk.scorer import Scorer
 from loanrisk.ui import common, forms
 from loanrisk.ui.forms import FieldSpec
 
@@ -50,10 +51,10 @@ def _widget(p: common.Picked, spec: FieldSpec) -> Any:
 def _form(p: common.Picked, specs: list[FieldSpec]) -> dict[str, Any] | None:
     """The application form; the submitted values, or None until "Score" is pressed."""
     with st.form("application"):
-        cols = st.columns(3)
+        cols = st.columns(2)
         values = {}
         for i, spec in enumerate(specs):
-            with cols[i % 3]:
+            with cols[i % 2]:
                 values[spec.name] = _widget(p, spec)
         submitted = st.form_submit_button("Score", type="primary", icon=":material/gavel:")
     return values if submitted else None
@@ -62,15 +63,15 @@ def _form(p: common.Picked, specs: list[FieldSpec]) -> dict[str, Any] | None:
 def _show(result: dict[str, Any], *, via: str) -> None:
     """Decision, tier, probabilities and reasons."""
     st.subheader("Decision")
-    c1, c2, c3 = st.columns(3)
-    c1.metric("Decision", str(result["decision"]))
     tier = str(result["risk_tier"])
-    c2.metric("Risk tier", tier)
-    c3.metric("Risk score", f"{float(result['risk_score']):.3f}")
-    st.markdown(f"Risk tier: :{TIER_COLOUR.get(tier, 'gray')}-badge[{tier}]")
+    st.metric("Decision", str(result["decision"]))
+    c1, c2 = st.columns(2)
+    c1.metric("Risk tier", tier)
+    c2.metric("Risk score", f"{float(result['risk_score']):.3f}")
+    st.markdown(f":{TIER_COLOUR.get(tier, 'gray')}-badge[{tier} risk]")
     probs = result["probabilities"]
     chart = pd.DataFrame({"class": list(probs), "probability": list(probs.values())})
-    st.bar_chart(chart, x="class", y="probability", sort=False, height=260)
+    st.bar_chart(chart, x="class", y="probability", sort=False, height=220)
     st.markdown("**Reasons** (what pushed this application toward the worse outcome)")
     if result["reasons"]:
         st.markdown("\n".join(f"- {r}" for r in result["reasons"]))
@@ -102,14 +103,25 @@ def render() -> None:
     if url and "champion" not in info.aliases:
         st.warning(f"Scoring goes through {url}, which serves the champion, not v{info.version}.")
     rows = forms.examples(scorer.model_dir, manifest)
-    st.button("Load an example applicant", icon=":material/person:", on_click=_load_example,
-              args=(p, specs, rows), disabled=not rows)
-    if st.session_state.get("example_label"):
-        st.caption(f"Loaded {st.session_state['example_label']} (golden inputs, then the "
-                   "evaluation split)")
-    values = _form(p, specs)
-    if values is None:
-        return
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        st.button("Load an example applicant", icon=":material/person:",
+                  on_click=_load_example, args=(p, specs, rows), disabled=not rows)
+        if st.session_state.get("example_label"):
+            st.caption(f"Loaded {st.session_state['example_label']} (golden inputs, then the "
+                       "evaluation split)")
+        values = _form(p, specs)
+    with right:
+        if values is None:
+            st.info("Fill in the application (or load an example) and press **Score**.",
+                    icon=":material/arrow_back:")
+        else:
+            _decide(manifest, schema, scorer, specs, values, url)
+
+
+def _decide(manifest: dict[str, Any], schema: dict[str, Any], scorer: Scorer,
+            specs: list[FieldSpec], values: dict[str, Any], url: str | None) -> None:
+    """Validate the form's values like the service does, score them and show the decision."""
     record = forms.to_record(specs, values)
     errors = forms.validate(manifest, schema, record)
     if errors:

@@ -34,7 +34,7 @@ def _report(p: common.Picked) -> None:
     with st.container(border=True):
         for kind, body in data.report_blocks(report.path):
             if kind == "image":
-                st.image(body, width="stretch")
+                st.image(body, width=760)
             else:
                 st.markdown(body)
     st.caption(f"{report.path}")

@@ -1,0 +1,42 @@
+"""One real model version shared by the UI tests (learning it takes most of their time)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+APP = Path(__file__).resolve().parents[2] / "src" / "loanrisk" / "ui" / "app.py"
+
+
+@pytest.fixture(scope="package")
+def learned_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A loanrisk home holding lending-club-default v1 (majority + gbdt on 1,500 rows)."""
+    from loanrisk.config import get_settings
+    from loanrisk.pipeline import LearnOptions, learn
+
+    home = tmp_path_factory.mktemp("ui-home")
+    old = os.environ.get("LOANRISK_HOME")
+    os.environ["LOANRISK_HOME"] = str(home)
+    get_settings.cache_clear()
+    learn(LearnOptions(dataset="lending-club-default", sample=1500, models=("majority", "gbdt"),
+                       progress=False))
+    yield home
+    if old is None:
+        os.environ.pop("LOANRISK_HOME", None)
+    else:
+        os.environ["LOANRISK_HOME"] = old
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def model_home(learned_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Use the shared learned home in this test."""
+    from loanrisk.config import get_settings
+
+    monkeypatch.setenv("LOANRISK_HOME", str(learned_home))
+    get_settings.cache_clear()
+    yield learned_home
+    get_settings.cache_clear()

@@ -1,0 +1,108 @@
+"""The Streamlit app in-process (AppTest): empty state, Decide, Models, Applications."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[2] / "src" / "loanrisk" / "ui" / "app.py")
+TIMEOUT = 60
+
+
+def _app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [i.value for i in at.info]
+    parts += [c.value for c in at.caption] + [w.value for w in at.warning]
+    parts += [s.value for s in at.success] + [e.value for e in at.error]
+    return "\n".join(str(p) for p in parts)
+
+
+def _button(at: AppTest, label: str):  # type: ignore[no-untyped-def]
+    return next(b for b in at.button if b.label == label)
+
+
+def test_empty_home_says_how_to_learn(fresh_home: Path) -> None:
+    at = _app()
+    assert at.title[0].value == "Decide"
+    assert "loanrisk learn --dataset lending-club-grades" in _texts(at)
+    for page in ("pages/models.py", "pages/applications.py"):
+        at.switch_page(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+    assert "No applications stored yet" in _texts(at)
+    assert not (fresh_home / "mlflow.db").exists()  # looking does not create a registry
+
+
+def test_decide_scores_an_example_with_reasons(model_home: Path) -> None:
+    at = _app()
+    assert "lending-club-default v1" in _texts(at)
+    _button(at, "Load an example applicant").click().run()
+    assert "example applicant #1" in _texts(at)
+    _button(at, "Score").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Decision"] in {"approve", "decline"}
+    assert metrics["Risk tier"] in {"low", "medium", "high"}
+    assert "Reasons" in _texts(at)
+    reasons = [m.value for m in at.markdown if str(m.value).startswith("- ")]
+    assert reasons, "the reasons list is missing"
+    assert len(at.get("vega_lite_chart")) >= 1  # the probabilities bar chart
+
+
+def test_decide_rejects_what_the_service_would_reject(model_home: Path) -> None:
+    at = _app()
+    field = next(n for n in at.number_input if n.min is not None and n.max is not None)
+    field.set_value(field.max).run()  # the widget bounds are the service's bounds: still valid
+    _button(at, "Score").click().run()
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_models_lists_the_version_with_champion_and_report(model_home: Path) -> None:
+    at = _app()
+    at.switch_page("pages/models.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    frame = at.dataframe[0].value
+    assert list(frame["version"]) == [1]
+    assert bool(frame["champion"].iloc[0]) is True
+    assert frame["model"].iloc[0] == "gbdt"
+    assert "loanrisk report: lending-club-default" in _texts(at)
+    assert len(at.get("image")) >= 2  # confusion matrices, reliability
+    _button(at, "Promote").click().run()  # v1 is already champion: the gate says so
+    assert "already the champion" in _texts(at)
+
+
+@pytest.mark.usefixtures("model_home")
+def test_applications_counts_tiers_and_drift() -> None:
+    from loanrisk.config import get_settings
+    from loanrisk.registry import Registry
+    from loanrisk.scorer import Scorer
+    from loanrisk.store import Store
+    from loanrisk.store_tables import Application
+
+    settings = get_settings()
+    model_dir = Registry(settings).download("lending-club-default", 1)
+    scorer = Scorer.load(model_dir, settings=settings, version=1)
+    records = scorer.manifest["golden"]["inputs"]
+    store = Store(settings.resolved_database_url)
+    _, key = store.create_key(channel="web")
+    for rec, d in zip(records, scorer.score(records), strict=True):
+        store.insert_application(Application(
+            channel="web", api_key_id=key.id, request_hash="0" * 64, attributes=rec,
+            decision=d.decision, probabilities=d.probabilities, risk_score=d.risk_score,
+            risk_tier=d.risk_tier, reasons=d.reasons, model_name=scorer.name, model_version=1,
+            model_sha256=scorer.sha256))
+    store.close()
+    at = _app()
+    at.switch_page("pages/applications.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value
+    assert len(table) == len(records)
+    assert "attributes" not in table.columns  # raw values hidden by default
+    assert "Drift" in [s.value for s in at.subheader]

@@ -1,0 +1,149 @@
+"""The app in a real browser: `streamlit run` as a subprocess, driven by headless Chromium.
+
+Skips when Chromium or its driver is absent (`make browser` installs Debian's packages).
+Screenshots go to a temporary directory, or to docs/screenshots/ when
+LOANRISK_UPDATE_SCREENSHOTS=1 (how the committed ones were made).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "src" / "loanrisk" / "ui" / "app.py"
+CHROMIUM = Path("/usr/bin/chromium")
+DRIVER = Path("/usr/bin/chromedriver")
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage",
+         "--window-size=1400,1500", "--hide-scrollbars")
+
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists() or not DRIVER.exists(),
+                       reason="needs Debian's chromium and chromium-driver (/usr/bin/chromium, "
+                              "/usr/bin/chromedriver): run `make browser` as root"),
+]
+webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (the dev extra)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"streamlit did not answer on {url} within {timeout:.0f} s")
+
+
+@pytest.fixture
+def server(learned_home: Path, tmp_path: Path) -> Iterator[str]:
+    """`streamlit run` on a free port, headless, over the shared learned home."""
+    port = _free_port()
+    env = {**os.environ, "LOANRISK_HOME": str(learned_home)}
+    env.pop("LOANRISK_API_URL", None)
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+           "--server.port", str(port), "--server.address", "127.0.0.1",
+           "--browser.gatherUsageStats", "false", "--theme.base", "light",
+           "--client.toolbarMode", "viewer"]
+    log = (tmp_path / "streamlit.log").open("wb")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    """Headless Chromium through chromedriver, with a throwaway profile."""
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    opts = Options()
+    opts.binary_location = str(CHROMIUM)
+    for flag in FLAGS:
+        opts.add_argument(flag)
+    opts.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
+    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=opts)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _shots(tmp_path: Path) -> Path:
+    if os.environ.get("LOANRISK_UPDATE_SCREENSHOTS") == "1":
+        out = ROOT / "docs" / "screenshots"
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+    return tmp_path
+
+
+def test_decide_and_models_render_in_chromium(server: str, browser: object,
+                                              tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser
+    wait = WebDriverWait(driver, 30)  # type: ignore[arg-type]
+    shots = _shots(tmp_path)
+
+    def heading(text: str) -> None:
+        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "h1"), text))
+
+    def click(label: str) -> None:
+        xpath = f"//button[.//p[normalize-space()='{label}']]"
+        wait.until(ec.element_to_be_clickable((By.XPATH, xpath))).click()
+
+    driver.get(server)  # type: ignore[attr-defined]
+    heading("Decide")
+    assert "Decide" in driver.title or "loanrisk" in driver.title  # type: ignore[attr-defined]
+    click("Load an example applicant")
+    wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "example applicant #1"))
+    click("Score")
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stMetric']")))
+    wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "Reasons"))
+    body = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
+    assert "approve" in body or "decline" in body
+    time.sleep(1.0)  # let the bar chart finish drawing
+    driver.save_screenshot(str(shots / "decide.png"))  # type: ignore[attr-defined]
+
+    driver.set_window_size(1400, 2200)  # type: ignore[attr-defined]  # table + report figures
+    driver.get(f"{server}/models")  # type: ignore[attr-defined]
+    heading("Models")
+    wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "Promote or roll back"))
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stImage']")))
+    time.sleep(1.0)
+    driver.save_screenshot(str(shots / "models.png"))  # type: ignore[attr-defined]
+    assert (shots / "decide.png").stat().st_size > 10_000
+    assert (shots / "models.png").stat().st_size > 10_000
+    shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
