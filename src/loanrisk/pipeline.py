@@ -232,7 +232,10 @@ def write_version_dir(out: Path, *, best: TrainedModel, schema: Schema, attrs: l
     schema.save(out / "schema.json")
     train, ev = df.iloc[parts.train], df.iloc[parts.eval]
     names = [a.name for a in attrs]
-    eval_frame = ev[names].copy()
+    # protected attributes (never features) ride along for the gate's fairness check
+    protected = [a.name for a in schema.attributes
+                 if a.protected and a.name in ev.columns and a.name not in names]
+    eval_frame = ev[names + protected].copy()
     eval_frame[Y_COLUMN] = y[parts.eval]
     eval_frame.to_parquet(out / "eval.parquet", index=False)
     golden = ev.head(5)
