@@ -278,17 +278,25 @@ class Registry:
                 metric,
             )
         if current is None:
+            unfair = None if force else self._unfair(cand_dir, None)
+            if unfair:
+                return PromotionResult(name, version, False, None, f"v{version}: {unfair}; not "
+                                       "promoted (use --force to override)", metric=metric)
             self._set_champion(name, version, [*history, version])
             return PromotionResult(name, version, True, None,
                                    "no champion yet: the first version becomes champion",
                                    candidate_score=candidate.metrics.get(metric), metric=metric)
         eval_path = cand_dir / "eval.parquet"
         y_col = "__y__"
+        unfair = None
         try:
             df = pd.read_parquet(eval_path)
             y = df[y_col].to_numpy()
-            cand_score = roc_auc(y, onnx_proba(cand_dir, df))
-            champ_score = roc_auc(y, onnx_proba(self.download(name, current.version), df))
+            champ_dir = self.download(name, current.version)
+            cand_proba, champ_proba = onnx_proba(cand_dir, df), onnx_proba(champ_dir, df)
+            cand_score, champ_score = roc_auc(y, cand_proba), roc_auc(y, champ_proba)
+            unfair = None if force else self._unfair(cand_dir, champ_dir, df, cand_proba,
+                                                     champ_proba)
         except (GateError, OSError, KeyError) as exc:
             if not force:
                 raise GateError(
@@ -296,6 +304,10 @@ class Registry:
                     f"evaluation data ({exc}); use --force to promote anyway"
                 ) from exc
             cand_score, champ_score = candidate.metrics.get(metric), current.metrics.get(metric)
+        if not force and unfair:
+            return PromotionResult(name, version, False, current.version,
+                                   f"v{version}: {unfair}; champion unchanged (use --force to "
+                                   "override)", cand_score, champ_score, metric)
         better = cand_score is not None and champ_score is not None and cand_score > champ_score
         if better or force:
             self._set_champion(name, version, [*history, version])
@@ -315,6 +327,15 @@ class Registry:
             "(use --force to override)",
             cand_score, champ_score, metric,
         )
+
+    def _unfair(self, cand_dir: Path, champ_dir: Path | None, df: Any = None,
+                cand_proba: Any = None, champ_proba: Any = None) -> str | None:
+        """The fairness gate (only when the schema declares protected attributes)."""
+        from loanrisk.fairness import gate_refusal
+
+        return gate_refusal(cand_dir=cand_dir, champ_dir=champ_dir, eval_df=df,
+                            cand_proba=cand_proba, champ_proba=champ_proba,
+                            settings=self.settings)
 
     def rollback(self, name: str) -> PromotionResult:
         """Move ``champion`` back to the version that held it before the current one."""
