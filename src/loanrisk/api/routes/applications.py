@@ -19,7 +19,7 @@ from loanrisk.api.decide import (
     request_hash,
     split_metadata,
 )
-from loanrisk.api.deps import KeyDep, ServedDep, ServiceDep
+from loanrisk.api.deps import CallDep, KeyDep, ServiceDep
 from loanrisk.api.models import (
     ApplicationDetail,
     ApplicationPublic,
@@ -84,8 +84,9 @@ def _visible(store: Store, app_id: uuid.UUID, key: KeyInfo) -> Application:
                                "description": "Idempotent replay of the original answer."}},
     openapi_extra=BODY_DOC_SINGLE,
 )
-async def create_application(request: Request, key: KeyDep, served: ServedDep,
-                             service: ServiceDep, idempotency_key: IdemDep = None) -> Any:
+async def create_application(request: Request, call: CallDep,
+                             idempotency_key: IdemDep = None) -> Any:
+    key, served, service = call.key, call.served, call.service
     data = parse_json(await request.body())
     digest = request_hash(data)
     store = service.store

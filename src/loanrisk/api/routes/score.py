@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from loanrisk.api.decide import BODY_DOC_SINGLE, decide, decision_public, parse_json
-from loanrisk.api.deps import KeyDep, ServedDep, ServiceDep
+from loanrisk.api.deps import CallDep
 from loanrisk.api.models import DecisionPublic, Message, ValidationErrorResponse
 
 router = APIRouter(prefix="/v1", tags=["score"])
@@ -31,14 +31,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     responses=ERRORS,
     openapi_extra=BODY_DOC_SINGLE,
 )
-async def score(request: Request, _key: KeyDep, served: ServedDep,
-                service: ServiceDep) -> Any:
+async def score(request: Request, call: CallDep) -> Any:
+    served, metrics = call.served, call.service.metrics
     data = parse_json(await request.body())
     batch = isinstance(data, list)
     results = decide(served, data if batch else [data], batch=batch)
     out = []
     for _attrs, d in results:
-        service.metrics.decided("score", d.decision, d.risk_tier)
+        metrics.decided("score", d.decision, d.risk_tier)
         out.append(decision_public(served, d))
     # a plain JSONResponse: the dicts are already DecisionPublic-shaped (skips re-validation)
     return JSONResponse(out if batch else out[0])

@@ -1,0 +1,217 @@
+"""Decision-service benchmarks (issue 3); writes its section of bench/RESULTS.md.
+
+(a) in-process: validation + scoring + reasons of one application, p50/p99;
+(b) HTTP POST /v1/score throughput vs a bare FastAPI endpoint, same load generator, same run;
+(c) durable POST /v1/applications on SQLite (WAL, synchronous=FULL): applications/s and p99;
+(d) process start (`loanrisk serve`) to /ready 200.
+
+    python bench/bench_service.py                         # trains the bundled models first
+    python bench/bench_service.py --model-dir DIR [...]   # or measure given model versions
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+from service_proc import Server, free_port, new_key, service_env  # noqa: E402
+
+BARE = '''
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+app = FastAPI()
+@app.post("/score")
+async def score(request: Request):
+    body = await request.json()
+    return JSONResponse({"decision": "approve", "n": len(body)})
+'''
+
+
+def train_models(home: Path, models: tuple[str, ...]) -> list[Path]:
+    """Learn on both bundled datasets (not registered); their model version dirs."""
+    os.environ["LOANRISK_HOME"] = str(home)
+    from loanrisk.pipeline import LearnOptions, learn
+
+    out = []
+    for ds in ("lending-club-default", "lending-club-grades"):
+        res = learn(LearnOptions(dataset=ds, models=models, progress=False, register=False))
+        out.append(res.report_dir / "model")
+    return out
+
+
+def in_process(model_dir: Path, n: int = 3000) -> dict[str, Any]:
+    """(a) p50/p99 of validate + score + reasons for one golden application."""
+    from loanrisk.config import Settings
+    from loanrisk.serving import Served
+
+    served = Served.load(model_dir, settings=Settings())
+    records = served.scorer.manifest["golden"]["inputs"]
+    times = []
+    for i in range(n):
+        rec = records[i % len(records)]
+        t = time.perf_counter()
+        obj, errors = served.validator.validate(rec)
+        assert obj is not None, errors
+        served.scorer.score([obj.model_dump()])
+        times.append(time.perf_counter() - t)
+    times.sort()
+    return {"model": f"{served.scorer.name} ({served.scorer.model_kind}, "
+                     f"{len(served.scorer.features)} features)",
+            "p50_us": times[n // 2] * 1e6, "p99_us": times[int(n * 0.99)] * 1e6}
+
+
+def _worker(args: tuple[str, str, dict[str, str], Any, float, bool]) -> tuple[int, list[float]]:
+    url, body, headers, _seed, seconds, unique = args
+    import uuid
+
+    import httpx
+
+    n, lat = 0, []
+    with httpx.Client(timeout=30) as c:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            h = {**headers, "Idempotency-Key": uuid.uuid4().hex} if unique else headers
+            t = time.perf_counter()
+            r = c.post(url, content=body, headers={**h, "Content-Type": "application/json"})
+            lat.append(time.perf_counter() - t)
+            if r.status_code >= 300:
+                raise RuntimeError(f"{url}: {r.status_code} {r.text[:200]}")
+            n += 1
+    return n, lat
+
+
+def load(url: str, body: str, headers: dict[str, str], *, seconds: float = 5.0,
+         procs: int = 2, threads: int = 4, unique: bool = False) -> dict[str, float]:
+    """Closed-loop load: procs x threads clients for ``seconds``; requests/s, p50 and p99."""
+    with mp.get_context("spawn").Pool(procs) as pool:
+        results = pool.map(_proc_entry, [(url, body, headers, seconds, threads, unique)] * procs)
+    total = sum(r[0] for r in results)
+    lat = sorted(x for r in results for x in r[1])
+    return {"rps": total / seconds, "p50_ms": lat[len(lat) // 2] * 1e3,
+            "p99_ms": lat[int(len(lat) * 0.99)] * 1e3, "n": total}
+
+
+def _proc_entry(args: tuple[str, str, dict[str, str], float, int, bool]
+                ) -> tuple[int, list[float]]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    url, body, headers, seconds, threads, unique = args
+    with ThreadPoolExecutor(threads) as ex:
+        parts = list(ex.map(_worker, [(url, body, headers, i, seconds, unique)
+                                      for i in range(threads)]))
+    return sum(p[0] for p in parts), [x for p in parts for x in p[1]]
+
+
+def http_benchmarks(model_dir: Path, work: Path, seconds: float) -> dict[str, Any]:
+    """(b), (c), (d) against `loanrisk serve --model-dir` and a bare FastAPI app."""
+    env = service_env(work / "home", LOANRISK_RATE_LIMIT_PER_MINUTE="100000000",
+                      LOANRISK_BODY_LIMIT_BYTES="1000000")
+    key = new_key(env, "--channel", "web")
+    record = json.loads((model_dir / "manifest.json").read_text())["golden"]["inputs"][0]
+    body = json.dumps(record)
+    auth = {"Authorization": f"Bearer {key}"}
+    starts = []
+    for i in range(3):
+        server = Server(["--model-dir", str(model_dir)], env, work / f"start{i}.log")
+        starts.append(server.start())
+        server.stop()
+    server = Server(["--model-dir", str(model_dir)], env, work / "serve.log")
+    server.start()
+    (work / "bare.py").write_text(BARE)
+    port = free_port()
+    bare = subprocess.Popen([sys.executable, "-m", "uvicorn", "bare:app", "--port", str(port),
+                             "--log-level", "warning", "--no-access-log"], cwd=work)
+    try:
+        time.sleep(2.0)
+        load(server.url + "/v1/score", body, auth, seconds=1.0)  # warm both
+        load(f"http://127.0.0.1:{port}/score", body, {}, seconds=1.0)
+        score = load(server.url + "/v1/score", body, auth, seconds=seconds)
+        bare_r = load(f"http://127.0.0.1:{port}/score", body, {}, seconds=seconds)
+        apps = load(server.url + "/v1/applications", body, auth, seconds=seconds, unique=True,
+                    procs=2, threads=4)
+    finally:
+        bare.terminate()
+        server.stop()
+    return {"score": score, "bare": bare_r, "apps": apps, "start_s": starts}
+
+
+def section(rows_a: list[dict[str, Any]], http: dict[str, Any], http_model: str) -> str:
+    """The markdown section for bench/RESULTS.md."""
+    import onnxruntime
+
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    s, b, a = http["score"], http["bare"], http["apps"]
+    lines = [
+        "## Decision service (`bench/bench_service.py`, issue 3)", "",
+        f"- Date: {date.today().isoformat()}; machine: `nproc` {os.cpu_count()}, {cpu}, shared "
+        "with other jobs (load generator and servers on the same 2 cores).",
+        f"- onnxruntime {onnxruntime.__version__}, 1 intra-op thread; uvicorn 1 worker; load "
+        "generator: 2 processes x 4 threads of httpx clients, closed loop.", "",
+        "(a) In-process, one application: validation + preprocessing (in the graph) + scoring + "
+        "reasons (all reference variants in one onnxruntime call). Target p50 <= 200 us.", "",
+        "| model | p50 (us) | p99 (us) |", "|---|---:|---:|",
+    ]
+    lines += [f"| {r['model']} | {r['p50_us']:.0f} | {r['p99_us']:.0f} |" for r in rows_a]
+    lines += [
+        "", f"(b)-(d) over HTTP, model {http_model}:", "",
+        "| measure | result | target |", "|---|---:|---:|",
+        f"| POST /v1/score (auth, validation, reasons, metrics) | {s['rps']:.0f} req/s "
+        f"(p50 {s['p50_ms']:.1f} ms) | |",
+        f"| bare FastAPI endpoint (parse JSON, return JSON), same run | {b['rps']:.0f} req/s "
+        f"(p50 {b['p50_ms']:.1f} ms) | |",
+        f"| (b) ratio score / bare | {s['rps'] / b['rps']:.2f}x | >= 0.5x |",
+        f"| (c) durable POST /v1/applications, SQLite WAL + synchronous=FULL | {a['rps']:.0f} "
+        f"apps/s, p99 {a['p99_ms']:.1f} ms | >= 300/s, p99 <= 50 ms |",
+        f"| (d) process start to /ready (median of 3) | {statistics.median(http['start_s']):.2f}"
+        " s | <= 1.0 s |", "",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(text: str, path: Path = ROOT / "bench" / "RESULTS.md") -> None:
+    """Replace (or append) the text between the service markers."""
+    block = f"<!-- service:start -->\n{text}\n<!-- service:end -->"
+    old = path.read_text() if path.exists() else "# Benchmark results\n"
+    pattern = re.compile(r"<!-- service:start -->.*?<!-- service:end -->", re.S)
+    new = pattern.sub(lambda _m: block, old) if pattern.search(old) else \
+        old.rstrip() + "\n\n" + block + "\n"
+    path.write_text(new)
+
+
+def main() -> None:
+    """Run all four measurements and write the RESULTS.md section."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model-dir", type=Path, action="append", help="model version dir(s)")
+    ap.add_argument("--models", default="linear,gbdt,mlp", help="models to train if no dir")
+    ap.add_argument("--seconds", type=float, default=5.0, help="duration of each HTTP load")
+    ap.add_argument("--no-write", action="store_true", help="print only")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="loanrisk-bench-"))
+    dirs = args.model_dir or train_models(work / "train", tuple(args.models.split(",")))
+    rows = [in_process(d) for d in dirs]
+    http = http_benchmarks(dirs[0], work, args.seconds)
+    text = section(rows, http, rows[0]["model"])
+    print(text)
+    if not args.no_write:
+        write_section(text)
+
+
+if __name__ == "__main__":
+    main()
