@@ -85,11 +85,12 @@ class CalibratedModel:
 
         nodes, inits = inline(self.base.to_onnx(n_features), prefix="base/", feed=FEATURES,
                               out="p_base")
-        inits += [const("cal_eps", EPS), const("cal_a", [[self.a]]), const("cal_b", [[self.b]])]
+        inits += [const("cal_eps", EPS), const("cal_a", [[self.a]])]
         nodes += [helper.make_node("Clip", ["p_base", "cal_eps"], ["p_clip"]),
                   helper.make_node("Log", ["p_clip"], ["logp"])]
         if self.n_classes_ == 2:
-            inits += [const("cal_diff", [[-1.0], [1.0]]), const("cal_one", [[1.0]])]
+            inits += [const("cal_diff", [[-1.0], [1.0]]), const("cal_one", [[1.0]]),
+                      const("cal_b", [[self.b]])]
             nodes += [helper.make_node("MatMul", ["logp", "cal_diff"], ["logit"]),
                       helper.make_node("Mul", ["logit", "cal_a"], ["s_a"]),
                       helper.make_node("Add", ["s_a", "cal_b"], ["s"]),

@@ -108,7 +108,7 @@ def explain(stats: RepeatStats, *, metric: str) -> str:
             f"{stats.std[runner][metric]:.4f}. Margin {margin:+.4f} = "
             f"{margin / spread if spread > 0 else math.inf:.1f}× the split-to-split std; "
             f"{best} won on {wins} of {n} splits")
-    if n > 1 and se > 0:
+    if n > 1 and np.isfinite(se):
         verdict = "a clear win" if margin > 2 * se else "within the noise of the splits"
         text += f"; paired difference {margin:+.4f} ± {se:.4f} (standard error): {verdict}."
     else:

@@ -4,7 +4,8 @@ Gorishniy et al. (2022), "On Embeddings for Numerical Features in Tabular Deep L
 numeric value x with bin edges b_0 < ... < b_T becomes T numbers
 ``clip((x - b_{t-1}) / (b_t - b_{t-1}), 0, 1)`` (piecewise-linear encoding, PLE). Bins come from
 training quantiles, or are target-aware: the split points of a small decision tree on that one
-column (``bins="tree"``, the paper's PLE-T). The network then sees the preprocessed features
+column (``bins="tree"``, the paper's PLE-T), each split snapped to the two observed values around
+it so that the bin between them turns its column from 0 to 1 within the split. The network then sees the preprocessed features
 followed by the PLE columns. Several reference networks (MLPModel, seeds seed, seed + 1, ...) are
 trained on the encoded features and their probabilities averaged.
 
@@ -35,7 +36,13 @@ def fit_edges(x: np.ndarray, y: np.ndarray, *, n_bins: int, method: str,
         tree = DecisionTreeClassifier(max_leaf_nodes=n_bins, random_state=seed,
                                       min_samples_leaf=max(1, len(x) // (n_bins * 8)))
         tree.fit(x[:, None], y)
-        inner = tree.tree_.threshold[tree.tree_.feature >= 0]
+        cuts = tree.tree_.threshold[tree.tree_.feature >= 0]
+        # snap each split to the observed values on either side of it: the bin between them
+        # is narrow, so its PLE column is a step 0 -> 1 exactly where the tree splits
+        values = np.unique(x)
+        at = np.searchsorted(values, cuts, side="right")
+        inner = np.concatenate([values[np.clip(at - 1, 0, len(values) - 1)],
+                                values[np.clip(at, 0, len(values) - 1)]])
     else:
         raise ValueError(f"bins must be 'quantile' or 'tree', not {method!r}")
     edges = np.unique(np.concatenate([[lo], inner, [hi]]).astype(np.float32))
