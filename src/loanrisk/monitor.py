@@ -181,17 +181,18 @@ def monitor(*, model: str, since: str | None = "7d", version: int | None = None,
     t0 = time.perf_counter()
     if manifest is None:
         manifest, version = served_manifest(settings, model=model, version=version)
+    names = [n for n in manifest.get("drift_reference", {}) if n != SCORE]
+    worst = manifest["classes"][-1]
     engine = store_engine(settings.resolved_database_url)
     try:
         window = read_applications(engine, model=model, since=parse_since(since),
-                                   max_rows=max_rows or settings.monitor_max_rows)
+                                   max_rows=max_rows or settings.monitor_max_rows,
+                                   fields={"attributes": names, "probabilities": [worst]})
     finally:
         engine.dispose()
     frame = window.frame
     if frame.empty:
         raise LoanriskError(f"no stored applications of {model!r} since {since}; widen --since")
-    names = [n for n in manifest.get("drift_reference", {}) if n != SCORE]
-    worst = manifest["classes"][-1]
     scores = None
     if "p:" + worst in frame.columns:
         mine = frame["model_version"] == version if version is not None else slice(None)

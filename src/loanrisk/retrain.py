@@ -18,7 +18,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,6 +45,7 @@ class RetrainOptions:
     min_rows: int = 200
     run_key: str | None = None  # default: one key per call (never skipped)
     progress: bool = False
+    gbdt: dict[str, Any] = field(default_factory=dict)  # LGBM overrides, e.g. n_jobs
 
 
 @dataclass
@@ -179,7 +180,8 @@ def learn_from_store(opts: RetrainOptions, settings: Settings | None = None) -> 
              counts["store"], counts["dataset"], key)
     res = learn(LearnOptions(data=work / "data.parquet", schema=work / "schema.json",
                              name=opts.model, models=opts.models, seed=opts.seed,
-                             progress=opts.progress, promote=True), settings)
+                             progress=opts.progress, promote=True, gbdt=dict(opts.gbdt)),
+                settings)
     out = RetrainResult(key, False, counts["store"], counts["dataset"], counts["unlabelled"])
     if res.version is not None:
         out.version = res.version.version

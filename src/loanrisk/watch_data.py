@@ -110,18 +110,52 @@ def _where(*, since: datetime | None, until: datetime | None, model: str | None,
     return " AND ".join(clauses)
 
 
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9_ .-]+$")
+META = ("id", "created_at", "model_version", "applicant_id", "decision", "risk_score",
+        "model_sha256")
+
+
+def _json_field(column: str, key: str, dialect: str) -> str:
+    """SQL extracting one key of a JSON column, in the database (no Python JSON parsing)."""
+    if dialect == "sqlite":
+        return f"json_extract(a.{column}, '$.\"{key}\"')"
+    return f"(a.{column} ->> '{key}')"
+
+
+def _fast_frame(conn: Any, sql: str, params: dict[str, Any], names: list[str]) -> pd.DataFrame:
+    """Run ``sql`` on the raw DB-API cursor and build the frame column by column (several
+    times faster than SQLAlchemy Row objects on hundreds of thousands of rows)."""
+    if conn.dialect.name != "sqlite":  # psycopg's named placeholders
+        sql = re.sub(r":(\w+)", r"%(\1)s", sql)
+    cur = conn.connection.dbapi_connection.cursor()
+    try:
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+    finally:
+        cur.close()
+    arr = np.empty((len(rows), len(names)), dtype=object)
+    if rows:
+        arr[:] = rows
+    return pd.DataFrame({n: arr[:, j] for j, n in enumerate(names)})
+
+
 def read_applications(engine: Engine, *, model: str | None, since: datetime | None = None,
                       until: datetime | None = None, max_rows: int | None = None,
                       columns: tuple[str, ...] = ("attributes", "probabilities"),
-                      ) -> Window:
+                      fields: dict[str, list[str]] | None = None) -> Window:
     """Stored applications in a window, sampled to about ``max_rows`` when larger.
 
     Returns a Window whose frame has id, created_at, model_version, applicant_id, decision,
-    risk_score, model_sha256, the parsed ``attributes`` columns (prefixed ``a:``) and
-    ``probabilities`` columns (prefixed ``p:``), and, when asked for, ``reasons`` (lists).
+    risk_score, model_sha256, the ``attributes`` values (columns ``a:<name>``), the
+    ``probabilities`` (``p:<class>``) and, when asked for, ``reasons`` (lists). With ``fields``
+    ({"attributes": [names], "probabilities": [classes]}) only those keys are read, extracted
+    by the database; else ``columns`` are read whole and parsed.
     """
     params: dict[str, Any] = {}
     where = _where(since=since, until=until, model=model, engine=engine, params=params)
+    dialect = engine.dialect.name
+    if fields and not all(_SAFE_KEY.match(k) for ks in fields.values() for k in ks):
+        columns, fields = tuple(fields), None  # unusual names: parse the JSON in Python
     with engine.connect() as conn:
         total = int(conn.execute(text(f"SELECT count(*) FROM applications a WHERE {where}"),
                                  params).scalar() or 0)
@@ -130,25 +164,29 @@ def read_applications(engine: Engine, *, model: str | None, since: datetime | No
             assert max_rows is not None
             # Bernoulli sample a little above the target, then LIMIT: no sort of the window.
             share = min(1.0, 1.05 * max_rows / total)
-            if engine.dialect.name == "sqlite":
+            if dialect == "sqlite":
                 where += f" AND (abs(random()) % 1000000) < {int(share * 1_000_000)}"
             else:
                 where += f" AND random() < {share:.8f}"
-        json_cols = ", ".join(f"CAST(a.{c} AS TEXT) AS {c}" for c in columns)
-        sql = (f"SELECT a.id, a.created_at, a.model_version, a.applicant_id, a.decision, "
-               f"a.risk_score, a.model_sha256, {json_cols} FROM applications a WHERE {where}")
+        if fields:
+            extra = [(f"{'a' if c == 'attributes' else 'p'}:{k}", _json_field(c, k, dialect))
+                     for c, keys in fields.items() for k in keys]
+        else:
+            extra = [(c, f"CAST(a.{c} AS TEXT)") for c in columns]
+        select = ", ".join([*(f"a.{m}" for m in META), *(sql for _, sql in extra)])
+        sql = f"SELECT {select} FROM applications a WHERE {where}"
         if sampled:
             sql += f" LIMIT {int(max_rows or 0)}"
-        raw = pd.DataFrame(conn.execute(text(sql), params).all(),
-                           columns=["id", "created_at", "model_version", "applicant_id",
-                                    "decision", "risk_score", "model_sha256", *columns])
+        raw = _fast_frame(conn, sql, params, [*META, *(n for n, _ in extra)])
+    if fields:
+        return Window(frame=raw, total=total, sampled=bool(sampled))
     frame = raw.drop(columns=list(columns))
     frame["id"] = canonical_ids(frame["id"])
     for col in columns:
-        parsed = parse_json_column(raw[col].tolist())
         if col == "reasons":
             frame["reasons"] = [_json_list(t) for t in raw[col]]
             continue
+        parsed = parse_json_column(raw[col].tolist())
         prefix = "a:" if col == "attributes" else "p:"
         parsed.columns = [prefix + str(c) for c in parsed.columns]
         frame = pd.concat([frame, parsed], axis=1)

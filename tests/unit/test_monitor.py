@@ -18,6 +18,8 @@ from loanrisk.pipeline import LearnOptions, learn
 from loanrisk.scorer import Scorer
 from loanrisk.store import Store
 
+# LightGBM with 2 threads on 2 shared cores spins for ~10x longer; tests use one
+ONE_THREAD = {"n_jobs": 1}
 NAME = "grades-drift"
 
 
@@ -27,7 +29,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     root = tmp_path_factory.mktemp("drift")
     with home(root / "home"):
         res = learn(LearnOptions(dataset="lending-club-grades", name=NAME, sample=1500,
-                                 models=("majority", "gbdt"), progress=False))
+                                 models=("majority", "gbdt"), progress=False,
+                                 gbdt=ONE_THREAD))
         assert res.version is not None
         model_dir = res.report_dir / "model"
         manifest = json.loads((model_dir / "manifest.json").read_text())
