@@ -31,6 +31,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TUNABLE = ("mlp", "gbdt", "linear")
+# The first trial of a new study is the shipped default, so tuning never starts below it
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "gbdt": {"learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20, "subsample": 0.8,
+             "colsample_bytree": 0.8, "reg_lambda": 1e-3},
+    "linear": {"alpha": 1e-4, "penalty": "l2", "max_iter": 20},
+    "mlp": {"width": 128, "depth": 4, "dropout": 0.3, "lr": 0.012, "weight_decay": 1e-4,
+            "batch_size": 1536, "n_bins": 8, "bins": "tree"},
+}
 
 
 @dataclass
@@ -115,10 +123,9 @@ def suggest(trial: optuna.Trial, model: str, *, design: str) -> dict[str, Any]:
         "hidden": [max(8, width >> i) for i in range(depth)], "dropout": [drop] * depth,
         "lr": trial.suggest_float("lr", 1e-3, 3e-2, log=True),
         "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-1, log=True),
-        "batch_size": trial.suggest_categorical("batch_size", [256, 512, 1536]),
-        "label_smoothing": trial.suggest_float("label_smoothing", 0.0, 0.2)}
+        "batch_size": trial.suggest_categorical("batch_size", [256, 512, 1536])}
     if design == "tabular":
-        params["n_bins"] = trial.suggest_categorical("n_bins", [8, 16, 32, 48])
+        params["n_bins"] = trial.suggest_categorical("n_bins", [4, 8, 16, 32])
         params["bins"] = trial.suggest_categorical("bins", ["tree", "quantile"])
     return params
 
@@ -224,6 +231,11 @@ def tune(opts: TuneOptions, settings: Settings | None = None) -> TuneResult:
         study_name=study_name, storage=storage, direction="maximize", load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=opts.seed + len(_done(storage, study_name))),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5))
+    if not study.trials:
+        defaults = dict(DEFAULTS[opts.model])
+        if opts.model == "mlp" and opts.mlp_config != "tabular":
+            defaults = {k: v for k, v in defaults.items() if k not in ("n_bins", "bins")}
+        study.enqueue_trial(defaults)
     t0 = time.perf_counter()
     study.optimize(_objective(opts, data), n_trials=opts.trials, timeout=opts.timeout,
                    show_progress_bar=opts.progress, gc_after_trial=True)

@@ -25,7 +25,7 @@ def _learn(tmp_path: Path, *args: str) -> dict:
 def test_learn_grades_end_to_end(tmp_path: Path, fresh_home: Path) -> None:
     s = _learn(tmp_path, "--dataset", "lending-club-grades")
     assert s["task"] == "multiclass" and s["target"] == "grade"
-    assert set(s["models"]) == {"majority", "linear", "mlp", "gbdt"}
+    assert set(s["models"]) == {"majority", "linear", "mlp", "gbdt", "ensemble"}
     for m in s["models"].values():
         assert {"accuracy", "precision", "recall", "f1_macro", "f1_weighted", "roc_auc",
                 "log_loss", "brier"} <= set(m)
