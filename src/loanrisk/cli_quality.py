@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+Opt = typer.Option  # short alias: keeps the many option lines readable
+
 
 def register(app: typer.Typer) -> None:
     """Add `evaluate` and `tune` to the loanrisk app."""
@@ -16,18 +18,23 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @friendly
     def evaluate(
-        dataset: Annotated[str | None, typer.Option(help="A bundled dataset (see `loanrisk datasets`).")] = None,
-        data: Annotated[Path | None, typer.Option(help="Your loan table: CSV, CSV.gz or Parquet.")] = None,
-        schema: Annotated[Path | None, typer.Option(help="The table's schema JSON.")] = None,
-        models: Annotated[str, typer.Option(help="Comma-separated models to compare.")] = "majority,linear,mlp,gbdt,ensemble",
-        repeats: Annotated[int, typer.Option(help="Number of seeded 70/30 splits (seeds seed..seed+N-1).")] = 5,
-        seed: Annotated[int, typer.Option(help="First split seed.")] = 42,
-        mlp_config: Annotated[str, typer.Option(help="mlp design: 'tabular' or 'reference'.")] = "tabular",
-        allow_leaky: Annotated[bool, typer.Option("--allow-leaky", help="Use post-decision and leaky attributes (reports carry a warning).")] = False,
-        sample: Annotated[int | None, typer.Option(help="Use a stratified sample of this many rows.")] = None,
-        mlp_epochs: Annotated[int | None, typer.Option(help="Cap the network's training epochs.")] = None,
-        summary_json: Annotated[Path | None, typer.Option(help="Also write the summary JSON here.")] = None,
-        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+        dataset: Annotated[str | None, Opt(
+            help="A bundled dataset (see `loanrisk datasets`).")] = None,
+        data: Annotated[Path | None, Opt(help="Your loan table: CSV, CSV.gz or Parquet.")] = None,
+        schema: Annotated[Path | None, Opt(help="The table's schema JSON.")] = None,
+        models: Annotated[str, Opt(
+            help="Comma-separated models to compare.")] = "majority,linear,mlp,gbdt,ensemble",
+        repeats: Annotated[int, Opt(
+            help="Number of seeded 70/30 splits (seeds seed..seed+N-1).")] = 5,
+        seed: Annotated[int, Opt(help="First split seed.")] = 42,
+        mlp_config: Annotated[str, Opt(help="mlp design: 'tabular' or 'reference'.")] = "tabular",
+        allow_leaky: Annotated[bool, Opt(
+            "--allow-leaky",
+            help="Use post-decision and leaky attributes (reports carry a warning).")] = False,
+        sample: Annotated[int | None, Opt(help="Stratified sample of this many rows.")] = None,
+        mlp_epochs: Annotated[int | None, Opt(help="Cap the network's training epochs.")] = None,
+        summary_json: Annotated[Path | None, Opt(help="Also write the summary JSON here.")] = None,
+        quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bars.")] = False,
     ) -> None:
         """Compare models over repeated splits (mean ± std); writes a report, registers nothing."""
         from loanrisk.pipeline import LearnOptions, learn
@@ -52,20 +59,24 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @friendly
     def tune(
-        model: Annotated[str, typer.Option(help="Model to tune: mlp, gbdt or linear.")],
-        trials: Annotated[int, typer.Option(help="Trials to run in this call (the study resumes).")] = 20,
-        timeout: Annotated[float | None, typer.Option(help="Stop starting trials after this many seconds.")] = None,
-        dataset: Annotated[str | None, typer.Option(help="A bundled dataset (see `loanrisk datasets`).")] = None,
-        data: Annotated[Path | None, typer.Option(help="Your loan table: CSV, CSV.gz or Parquet.")] = None,
-        schema: Annotated[Path | None, typer.Option(help="The table's schema JSON.")] = None,
-        seed: Annotated[int, typer.Option(help="Split seed (the same split as `learn`).")] = 42,
-        sample: Annotated[int | None, typer.Option(help="Use a stratified sample of this many rows.")] = None,
-        mlp_config: Annotated[str, typer.Option(help="mlp design to tune: 'tabular' or 'reference'.")] = "tabular",
-        mlp_epochs: Annotated[int | None, typer.Option(help="Cap each mlp trial's epochs.")] = None,
-        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+        model: Annotated[str, Opt(help="Model to tune: mlp, gbdt or linear.")],
+        trials: Annotated[int, Opt(help="Trials to run in this call (the study resumes).")] = 20,
+        timeout: Annotated[float | None, Opt(
+            help="Stop starting trials after this many seconds.")] = None,
+        dataset: Annotated[str | None, Opt(
+            help="A bundled dataset (see `loanrisk datasets`).")] = None,
+        data: Annotated[Path | None, Opt(help="Your loan table: CSV, CSV.gz or Parquet.")] = None,
+        schema: Annotated[Path | None, Opt(help="The table's schema JSON.")] = None,
+        seed: Annotated[int, Opt(help="Split seed (the same split as `learn`).")] = 42,
+        sample: Annotated[int | None, Opt(help="Stratified sample of this many rows.")] = None,
+        mlp_config: Annotated[str, Opt(
+            help="mlp design to tune: 'tabular' or 'reference'.")] = "tabular",
+        mlp_epochs: Annotated[int | None, Opt(help="Cap each mlp trial's epochs.")] = None,
+        quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar.")] = False,
     ) -> None:
         """Search hyperparameters with Optuna (TPE, median pruning) on the validation split only."""
-        from loanrisk.tune import TuneOptions, tune as run_tune
+        from loanrisk.tune import TuneOptions
+        from loanrisk.tune import tune as run_tune
 
         res = run_tune(TuneOptions(model=model, dataset=dataset, data=data, schema=schema,
                                    trials=trials, timeout=timeout, seed=seed, sample=sample,

@@ -133,7 +133,6 @@ def suggest(trial: optuna.Trial, model: str, *, design: str) -> dict[str, Any]:
 def _objective(opts: TuneOptions, data: dict[str, Any]) -> Any:
     """The Optuna objective: fit on train, score the primary metric on validation."""
     import numpy as np
-    import optuna
 
     from loanrisk.evaluate import compute_metrics
     from loanrisk.models import make_model

@@ -90,3 +90,17 @@ def test_multiclass_table_with_other_names(tmp_path: Path, fresh_home: Path) -> 
     assert s["models"]["mlp"]["roc_auc"] > 0.75
     assert s["onnx_parity_max_abs_diff"] <= 1e-5
     assert s["calibration"]["mlp"]["method"] == "temperature"
+    schema = str(tmp_path / "schema.json")
+    res = runner.invoke(app, ["tune", "--model", "linear", "--trials", "2", "--data", str(path),
+                              "--schema", schema, "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert (fresh_home / "tuned" / "bands" / "linear.json").exists()
+    out = tmp_path / "eval.json"
+    res = runner.invoke(app, ["evaluate", "--data", str(path), "--schema", schema, "--repeats",
+                              "2", "--models", "linear,gbdt", "--quiet", "--summary-json",
+                              str(out)])
+    assert res.exit_code == 0, res.output
+    e = json.loads(out.read_text())
+    assert e["repeats"]["n"] == 2 and "roc_auc_std" in e["models"]["gbdt"]
+    assert "linear" in e["tuned_from"]  # learn and evaluate use what tune saved
+    assert e["champion"]["version"] is None  # evaluate registers nothing

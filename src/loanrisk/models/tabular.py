@@ -5,9 +5,9 @@ numeric value x with bin edges b_0 < ... < b_T becomes T numbers
 ``clip((x - b_{t-1}) / (b_t - b_{t-1}), 0, 1)`` (piecewise-linear encoding, PLE). Bins come from
 training quantiles, or are target-aware: the split points of a small decision tree on that one
 column (``bins="tree"``, the paper's PLE-T), each split snapped to the two observed values around
-it so that the bin between them turns its column from 0 to 1 within the split. The network then sees the preprocessed features
-followed by the PLE columns. Several reference networks (MLPModel, seeds seed, seed + 1, ...) are
-trained on the encoded features and their probabilities averaged.
+it so that the bin between them turns its column from 0 to 1 within the split. The network then
+sees the preprocessed features followed by the PLE columns. Several reference networks (MLPModel,
+seeds seed, seed + 1, ...) are trained on the encoded features and their probabilities averaged.
 
 ONNX: Gather (one copy of each numeric column per bin) -> Sub -> Div -> Clip -> Concat with the
 features, then every member network inlined, then their mean: still one graph, same float32 maths
