@@ -89,7 +89,11 @@ def sidebar_picker() -> Picked | None:
         st.sidebar.info("No models yet.")
         return None
     name = st.sidebar.selectbox("Model", names, key="model_name")
-    versions = registry().list_versions(name)
+    try:
+        versions = registry().list_versions(name)
+    except Exception as exc:  # same: a registry hiccup is a message, not a traceback
+        st.sidebar.error(f"Cannot list the versions of {name}: {exc}")
+        return None
     if not versions:
         st.sidebar.warning(f"{name} has no versions.")
         return None
