@@ -21,8 +21,9 @@ def learned_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     old = os.environ.get("LOANRISK_HOME")
     os.environ["LOANRISK_HOME"] = str(home)
     get_settings.cache_clear()
+    # one LightGBM thread: on a shared 2-core machine OpenMP's busy-waiting threads cost more
     learn(LearnOptions(dataset="lending-club-default", sample=1500, models=("majority", "gbdt"),
-                       progress=False))
+                       progress=False, gbdt={"n_jobs": 1}))
     yield home
     if old is None:
         os.environ.pop("LOANRISK_HOME", None)
