@@ -113,7 +113,9 @@ class TabularMLPModel:
         self.n_classes_ = int(n_classes)
         self._fit_encoding(np.asarray(X, dtype=np.float32), y)
         E, E_val = self.encode(X), self.encode(X_val)
-        self.nets_ = [MLPModel(seed=self.seed + i, task=self.task, **self.mlp)
+        hook = self.mlp.pop("on_epoch", None)  # tuning reports the first member's epochs
+        self.nets_ = [MLPModel(seed=self.seed + i, task=self.task,
+                               on_epoch=hook if i == 0 else None, **self.mlp)
                       .fit(E, y, X_val=E_val, y_val=y_val, n_classes=n_classes)
                       for i in range(self.members)]
         self.history_ = self.nets_[0].history_
