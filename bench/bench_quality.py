@@ -9,6 +9,7 @@ Steps (one process, a fresh loanrisk home unless --home is given):
      --repeats splits (mean ± std of the ONNX graphs on each evaluation split).
   3. the reference mlp design (the article's network, untuned) over the same splits.
   4. grades with --allow-leaky: the tabular mlp alone.
+  5. logistic regression tuned with the same budget (`--step linear` runs this step alone).
 Writes bench/quality.json and the section between the quality markers of bench/RESULTS.md.
 """
 
@@ -68,6 +69,25 @@ def run(args: argparse.Namespace) -> dict:
                            progress=False, models=("mlp",), allow_leaky=True, use_tuned=False))
     out["leaky"] = {"mlp": r.summary["models"]["mlp"], "warning": r.summary["warning"]}
     _save(args, out)
+    return tuned_linear(args, out)
+
+
+def tuned_linear(args: argparse.Namespace, out: dict) -> dict:
+    """Step 5: tune the logistic regression (same budget), then its mean ± std over repeats."""
+    from loanrisk.pipeline import LearnOptions, learn
+    from loanrisk.tune import TuneOptions, tune
+
+    out["linear_tuned"] = {}
+    for ds in DATASETS:
+        res = tune(TuneOptions(model="linear", dataset=ds, trials=args.trials,
+                               timeout=args.timeout, progress=False))
+        out["tune"][f"{ds}/linear"] = {"seconds": res.seconds, "trials": res.n_trials,
+                                       "pruned": res.n_pruned, "val": res.best_value,
+                                       "params": res.best_params}
+        r = learn(LearnOptions(dataset=ds, repeats=args.repeats, register=False,
+                               progress=False, models=("linear",)))
+        out["linear_tuned"][ds] = r.summary["models"]["linear"]
+        _save(args, out)
     return out
 
 
@@ -97,6 +117,8 @@ def markdown(q: dict) -> str:
         rows = dict(ev["models"])
         if ds in q["reference"]:
             rows["mlp (reference design, untuned)"] = q["reference"][ds]
+        if ds in q.get("linear_tuned", {}):
+            rows["linear (tuned, same budget)"] = q["linear_tuned"][ds]
         for name, m in rows.items():
             lab = f"**{name}** (champion)" if name == ev["best"] else name
             lines.append(f"| {lab} | {_ms(m, 'roc_auc')} | {_ms(m, 'f1_weighted')} | "
@@ -110,6 +132,7 @@ def markdown(q: dict) -> str:
         lines += ["### lending-club-grades with --allow-leaky (tabular mlp alone)", "",
                   f"weighted F1 {_ms(m, 'f1_weighted')}, ROC-AUC {_ms(m, 'roc_auc')}; "
                   f"warning shown: {bool(q['leaky']['warning'])}.", ""]
+    lines += targets(q)
     lines += ["### Tuning runs", "", "| study | trials (pruned) | seconds | best validation |",
               "|---|---:|---:|---:|"]
     for k, t in q["tune"].items():
@@ -117,6 +140,57 @@ def markdown(q: dict) -> str:
                      f"{t['val']:.4f} |")
     lines += ["", END]
     return "\n".join(lines)
+
+
+def targets(q: dict) -> list[str]:
+    """The issue's Done-when lines, each met or not and by how much."""
+    out = ["### Targets (issue 4, means over the repeats)", ""]
+
+    def line(ok: bool, text: str) -> None:
+        out.append(f"- {'MET' if ok else 'NOT MET'}: {text}")
+
+    g = q["evaluate"].get("lending-club-grades")
+    if g:
+        m = g["models"]
+        champ, gb = m[g["best"]]["roc_auc"], m["gbdt"]["roc_auc"]
+        line(champ >= gb + 0.005, f"grades champion ({g['best']}) ROC-AUC {champ:.4f} ≥ tuned "
+             f"LightGBM {gb:.4f} + 0.005 = {gb + 0.005:.4f} (difference {champ - gb - 0.005:+.4f})")
+        mlp = max(m["mlp"]["roc_auc"], q["reference"].get("lending-club-grades", {}).get(
+            "roc_auc", 0.0))
+        line(mlp >= gb, f"grades best mlp alone {mlp:.4f} ≥ tuned LightGBM {gb:.4f} "
+             f"(difference {mlp - gb:+.4f})")
+    d = q["evaluate"].get("lending-club-default")
+    if d:
+        m = d["models"]
+        champ = m[d["best"]]["roc_auc"]
+        lin = q.get("linear_tuned", {}).get("lending-club-default", m["linear"])
+        peer = max(m["gbdt"]["roc_auc"], m["linear"]["roc_auc"], lin["roc_auc"])
+        line(champ >= peer, f"good/bad champion ({d['best']}) ROC-AUC {champ:.4f} ≥ max(tuned "
+             f"LightGBM, logistic regression) {peer:.4f}")
+        line(m["mlp"]["roc_auc"] >= champ - 0.005, f"good/bad mlp alone {m['mlp']['roc_auc']:.4f}"
+             f" within 0.005 of the champion {champ:.4f} (gap {champ - m['mlp']['roc_auc']:.4f})")
+        ece = m[d["best"]]["ece"]
+        line(ece <= 0.02, f"good/bad champion ECE {ece:.4f} ≤ 0.02")
+    if q.get("leaky"):
+        f1 = q["leaky"]["mlp"]["f1_weighted"]
+        line(f1 >= 0.99, f"grades --allow-leaky mlp weighted F1 {f1:.4f} ≥ 0.99 (warning shown)")
+    out += ["", "Read with care:",
+            "- The split-to-split std (±0.006 to ±0.02) is as large as most gaps: on good/bad the "
+            "champion gbdt, the ensemble and the mlp are within the noise of the splits (paired "
+            "standard error about 0.004); the good/bad champion target holds because gbdt itself "
+            "is the champion. On grades the ensemble beat the runner-up (the mlp) on every split "
+            "(see its line above); the mlp's +0.005 over tuned LightGBM is half a std.",
+            "- Tuning scores come from the validation rows of the seed-42 split (about 1,050 "
+            "rows), so the best validation value is optimistic; the tables are evaluation splits.",
+            "- Monotone constraints are enforced by gbdt only: on good/bad it has no violation, "
+            "the mlp and the ensemble break the declared direction on about 60% of the pairs "
+            "(mostly by tiny amounts); on grades even gbdt breaks it on 13% because LightGBM "
+            "constrains each class's raw score, not the expected grade.",
+            "- Label smoothing (0.1) cost the mlp 0.06 ROC-AUC on grades, so it is off and not "
+            "searched; without the raw features beside the PLE columns the mlp lost 0.06.",
+            "- The --allow-leaky figure is the untuned tabular mlp (tree bins, 5 members).",
+            "- Times are wall-clock on 2 cores shared with other engineers' jobs."]
+    return [*out, ""]
 
 
 def write_results(section: str) -> None:
@@ -139,8 +213,16 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=150)
     p.add_argument("--home", default=None)
     p.add_argument("--markdown-only", action="store_true", help="rewrite from quality.json")
+    p.add_argument("--step", choices=["all", "linear"], default="all",
+                   help="linear: only step 5, added to the existing quality.json")
     args = p.parse_args()
-    q = (json.loads((HERE / "quality.json").read_text()) if args.markdown_only else run(args))
+    if args.markdown_only:
+        q = json.loads((HERE / "quality.json").read_text())
+    elif args.step == "linear":
+        os.environ["LOANRISK_HOME"] = args.home or tempfile.mkdtemp(prefix="loanrisk-bench-")
+        q = tuned_linear(args, json.loads((HERE / "quality.json").read_text()))
+    else:
+        q = run(args)
     write_results(markdown(q))
 
 
