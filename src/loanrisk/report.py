@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from loanrisk import plots
 from loanrisk.evaluate import comparison_table
-from loanrisk.report_quality import quality_markdown
 from loanrisk.repeats import summary_block
+from loanrisk.report_quality import quality_markdown
 
 if TYPE_CHECKING:
     from loanrisk.pipeline import LearnResult
