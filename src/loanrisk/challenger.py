@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from loanrisk.errors import LoanriskError
@@ -64,6 +65,7 @@ class ChallengerPolicy:
     share: float = 0.1
     version: int | None = None
     guardrails: Guardrails = field(default_factory=Guardrails)
+    directory: Path | None = None  # a local model version directory instead of a version
     rollback_reason: str | None = None
 
     def __post_init__(self) -> None:
@@ -72,15 +74,16 @@ class ChallengerPolicy:
         if not 0.0 <= self.share <= 1.0:
             raise LoanriskError(f"challenger share {self.share}: use a number from 0 to 1 "
                                 "(0.1 = 10% of applicants)")
-        if self.mode != "off" and self.version is None:
+        if self.mode != "off" and self.version is None and self.directory is None:
             raise LoanriskError(f"challenger mode {self.mode}: say which version "
-                                "(LOANRISK_CHALLENGER_VERSION)")
+                                "(LOANRISK_CHALLENGER_VERSION, serve --challenger-version) or "
+                                "directory (LOANRISK_CHALLENGER_DIR, serve --challenger-dir)")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChallengerPolicy:
         """The policy configured by LOANRISK_CHALLENGER_MODE / _SHARE / _VERSION."""
         return cls(mode=settings.challenger_mode, share=settings.challenger_share,  # type: ignore[arg-type]
-                   version=settings.challenger_version)
+                   version=settings.challenger_version, directory=settings.challenger_dir)
 
 
 def bucket(key: str) -> float:

@@ -57,6 +57,18 @@ def serve(
     ] = None,
     poll_seconds: Annotated[float | None, typer.Option(
         help="How often to ask the registry whether the champion moved.")] = None,
+    challenger_mode: Annotated[str | None, typer.Option(
+        help="Run a challenger beside the champion: off, shadow (stored, never returned) or "
+             "canary (a sticky share of applicants gets its decision).")] = None,
+    challenger_version: Annotated[int | None, typer.Option(
+        help="The challenger's registered version (with --model).")] = None,
+    challenger_dir: Annotated[Path | None, typer.Option(
+        help="The challenger as a local model version directory (with --model-dir).")] = None,
+    challenger_share: Annotated[float | None, typer.Option(
+        help="Canary share of applicants, 0 to 1 (default 0.1).")] = None,
+    drift_every: Annotated[str | None, typer.Option(
+        help="Recompute the drift gauges over the last 7 days this often (e.g. 1h, 30m); "
+             "default: only read the newest `loanrisk monitor` report.")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Run the decision service (FastAPI on uvicorn); OpenAPI docs at /docs."""
@@ -65,8 +77,23 @@ def serve(
     from loanrisk.api.app import create_app
 
     settings = _settings(database)
-    if poll_seconds is not None:
-        settings = settings.model_copy(update={"poll_seconds": poll_seconds})
+    update: dict[str, object] = {}
+    for field, value in (("poll_seconds", poll_seconds), ("challenger_mode", challenger_mode),
+                         ("challenger_version", challenger_version),
+                         ("challenger_dir", challenger_dir),
+                         ("challenger_share", challenger_share)):
+        if value is not None:
+            update[field] = value
+    if drift_every is not None:
+        from loanrisk.retrain import parse_duration
+
+        try:
+            update["drift_seconds"] = parse_duration(drift_every)
+        except LoanriskError:
+            raise LoanriskError(f"--drift-every {drift_every!r}: use a positive duration such "
+                                "as 1h, 30m or 1d") from None
+    if update:
+        settings = settings.model_copy(update=update)
     if model_dir is None and model is None:
         model = default_model(settings)
     app = create_app(settings, model_name=model, model_dir=model_dir)

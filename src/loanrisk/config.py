@@ -64,7 +64,15 @@ class Settings(BaseSettings):
     challenger_mode: str = Field(default="off", description="off | shadow | canary.")
     challenger_share: float = Field(default=0.1, description="Canary: share of applicants "
                                     "(sticky) given the challenger's decision.")
-    challenger_version: int | None = Field(default=None, description="The challenger version.")
+    challenger_version: int | None = Field(default=None, description="The challenger version "
+                                           "(registered model).")
+    challenger_dir: Path | None = Field(default=None, description="The challenger as a local "
+                                        "model version directory (with --model-dir serving).")
+    drift_seconds: float = Field(default=0.0, description="The service recomputes drift over "
+                                 "the last `drift_window` every this many seconds (0: only "
+                                 "reads the newest `loanrisk monitor` report).")
+    drift_window: str = Field(default="7d", description="The window the service's drift "
+                              "gauges cover.")
 
     @property
     def resolved_tracking_uri(self) -> str:

@@ -211,12 +211,20 @@ def monitor(*, model: str, since: str | None = "7d", version: int | None = None,
 
 
 def write_report(report: DriftReport, *, out_dir: Path, settings: Settings) -> None:
-    """report.json and psi.png (one bar per attribute, watch and alert lines)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report.files = {"json": str(out_dir / "report.json"), "plot": str(out_dir / "psi.png")}
-    from loanrisk.plots import _pyplot
+    """report.json and psi.png (one bar per attribute, watch and alert lines).
 
-    plt = _pyplot()
+    The plot needs matplotlib (the ``train`` extra); a serving-only install writes the JSON alone.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report.files = {"json": str(out_dir / "report.json")}
+    try:
+        from loanrisk.plots import _pyplot
+
+        plt = _pyplot()
+    except ImportError:
+        (out_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
+        return
+    report.files["plot"] = str(out_dir / "psi.png")
     items = sorted(report.attributes.items(), key=lambda kv: -kv[1].psi)
     colours = {"ok": "#4c9a2a", "watch": "#e0a100", "alert": "#c62828"}
     fig, ax = plt.subplots(figsize=(8, 0.28 * len(items) + 1.5))

@@ -6,11 +6,16 @@ MLflow). A model version directory holds ``model.onnx``, ``schema.json`` and ``m
 
 Rules, stated once:
 
-* **Decision.** Binary: ``decline`` when P(adverse class) >= ``settings.decline_threshold``, else
+* **Decision.** Binary: ``decline`` when P(adverse class) >= the decline threshold, else
   ``approve``. Multiclass: the most probable grade (classes are ordered best to worst).
+* **Thresholds** (decline, tier medium, tier high): the version's own ``manifest["decision"]``,
+  set by ``learn`` on calibrated probabilities by a stated rule (see loanrisk.decision); a value
+  set explicitly in the configuration (``LOANRISK_DECLINE_THRESHOLD``, ``LOANRISK_TIER_MEDIUM``,
+  ``LOANRISK_TIER_HIGH``) overrides it; the configuration's defaults apply to a version without
+  one. :attr:`Scorer.thresholds` says which values are used and where they came from.
 * **Risk score** (drives the tier). Binary: P(adverse class). Multiclass: the probability mass on
   the worse half of the grades, i.e. the classes with index >= ceil(C / 2) (A..G: E, F, G).
-  Tier: ``high`` if score >= ``tier_high``, ``medium`` if >= ``tier_medium``, else ``low``.
+  Tier: ``high`` if score >= tier high, ``medium`` if >= tier medium, else ``low``.
 * **Reasons.** Each feature of a record is replaced by its reference value (the training median
   or mode) and the whole set of variants (records x features, plus the records themselves) is
   scored in ONE onnxruntime call. An attribute's contribution is how much the record's badness
@@ -67,6 +72,30 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise ModelLoadError(f"{path}: not valid JSON ({exc})") from exc
 
 
+def decision_thresholds(manifest: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The decline threshold and tier cut-offs a version is served with, and their source.
+
+    Precedence: a value set explicitly in the configuration, then the version's
+    ``manifest["decision"]`` (its stated rule), then the configuration's default.
+    """
+    rule = manifest.get("decision") or {}
+    tiers = rule.get("tiers") or {}
+    from_manifest = {"decline_threshold": rule.get("decline_threshold"),
+                     "tier_medium": tiers.get("medium"), "tier_high": tiers.get("high")}
+    explicit = settings.model_fields_set
+    out: dict[str, Any] = {}
+    sources = set()
+    for key, value in from_manifest.items():
+        if key in explicit or value is None:
+            out[key] = float(getattr(settings, key))
+            sources.add("configuration")
+        else:
+            out[key] = float(value)
+            sources.add(f"model version ({rule.get('rule', 'rule')})")
+    out["source"] = " + ".join(sorted(sources))
+    return out
+
+
 class Scorer:
     """A loaded, verified and warmed model version. Thread-safe (onnxruntime sessions are)."""
 
@@ -110,6 +139,10 @@ class Scorer:
         self._grade_index = np.arange(n_classes, dtype=np.float64)
         self._worse_from = math.ceil(n_classes / 2)
         self._output = "probabilities"
+        self.thresholds: dict[str, Any] = decision_thresholds(manifest, settings)
+        self.decline_threshold = float(self.thresholds["decline_threshold"])
+        self.tier_medium = float(self.thresholds["tier_medium"])
+        self.tier_high = float(self.thresholds["tier_high"])
         self._input_names = {i.name for i in session.get_inputs()}
         absent = [f for f in self.features if f not in self._input_names]
         if absent:
@@ -251,12 +284,12 @@ class Scorer:
         return proba[..., self._worse_from:].sum(axis=-1)
 
     def _tier(self, score: float) -> str:
-        s = self.settings
-        return "high" if score >= s.tier_high else "medium" if score >= s.tier_medium else "low"
+        return ("high" if score >= self.tier_high else
+                "medium" if score >= self.tier_medium else "low")
 
     def _decide(self, p: np.ndarray) -> tuple[str, bool]:
         if self.task == "binary":
-            declined = bool(p[-1] >= self.settings.decline_threshold)
+            declined = bool(p[-1] >= self.decline_threshold)
             return ("decline" if declined else "approve"), declined
         k = int(np.argmax(p))
         return self.classes[k], k > 0
@@ -295,4 +328,5 @@ class Scorer:
     def describe(self) -> dict[str, Any]:
         """Name, version, hash, kind, task and classes of this model (for /ready and metrics)."""
         return {"name": self.name, "version": self.version, "sha256": self.sha256,
-                "model": self.model_kind, "task": self.task, "classes": self.classes}
+                "model": self.model_kind, "task": self.task, "classes": self.classes,
+                "thresholds": self.thresholds}

@@ -8,6 +8,12 @@ Sources: a local model directory (``--model-dir``, no registry), or a registered
 whose ``champion`` alias is polled. At start the last known champion is read from the serving
 cache (``serving_cache/<name>/champion.json``), so the service starts and keeps serving when the
 tracking server is down. Logs carry versions and reasons, never attribute values or keys.
+
+A challenger (shadow or canary, see loanrisk.challenger) is loaded beside the champion from the
+registry (``challenger_version``) or a directory (``challenger_dir``); a
+:class:`~loanrisk.challenger.ChallengerRouter` pairs it with the champion in use and is rebuilt at
+every swap. A canary rolled back by its guardrails stays off across restarts (the reason is kept
+in ``serving_cache/<name>/canary_rollback.json``) until the challenger is set again.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loanrisk.challenger import ChallengerPolicy, ChallengerRouter
 from loanrisk.config import Settings
 from loanrisk.errors import LoanriskError, ModelLoadError
 from loanrisk.scorer import Scorer
@@ -60,6 +67,12 @@ class ModelHolder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.listeners: list[Any] = []  # callables(Served) told after each swap (metrics)
+        self.policy = ChallengerPolicy.from_settings(settings)  # LoanriskError if inconsistent
+        self.challenger: Served | None = None
+        self.challenger_error: str | None = None
+        self.router: ChallengerRouter | None = None
+        self.rollback_listeners: list[Any] = []  # callables(str) told when a canary rolls back
+        self.challenger_tried = threading.Event()  # set once the first challenger load ended
 
     @property
     def registry_mode(self) -> bool:
@@ -73,8 +86,124 @@ class ModelHolder:
         s = served.scorer
         log.info("serving %s v%s (%s, sha256 %s…)%s", s.name, s.version, s.model_kind,
                  s.sha256[:12], "" if old is None else f", replacing v{old.scorer.version}")
+        self._rebuild_router()
         for fn in self.listeners:
             fn(served)
+
+    # -- challenger -----
+    def router_for(self, served: Served) -> ChallengerRouter | None:
+        """The router pairing ``served`` (read once by a request) with the challenger, if any."""
+        router = self.router
+        return router if router is not None and router.champion is served.scorer else None
+
+    def _rebuild_router(self) -> None:
+        cur, chall = self.current, self.challenger
+        if cur is None or chall is None or (cur.scorer.sha256 == chall.scorer.sha256):
+            self.router = None  # no challenger, or it has become the champion
+            return
+        self.router = ChallengerRouter(self.policy, champion=cur.scorer,
+                                       challenger=chall.scorer, on_rollback=self._rolled_back)
+
+    def _rollback_file(self) -> Path:
+        name = self.model_name or (self.current.scorer.name if self.current else "model")
+        return self.settings.serving_cache / name / "canary_rollback.json"
+
+    def _rolled_back(self, reason: str) -> None:
+        chall = self.challenger
+        log.warning("canary v%s rolled back: %s",
+                    chall.scorer.version if chall else self.policy.version, reason)
+        try:
+            path = self._rollback_file()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"version": self.policy.version,
+                                        "directory": str(self.policy.directory or ""),
+                                        "reason": reason}))
+        except OSError as exc:
+            log.warning("cannot record the canary rollback: %s", exc)
+        for fn in self.rollback_listeners:
+            fn(reason)
+
+    def _honour_rollback(self) -> None:
+        """A canary rolled back earlier stays off (same version or directory)."""
+        try:
+            prior = json.loads(self._rollback_file().read_text())
+        except (OSError, ValueError):
+            return
+        same = (prior.get("version") == self.policy.version
+                and prior.get("directory", "") == str(self.policy.directory or ""))
+        if self.policy.mode == "canary" and same:
+            self.policy.mode = "off"
+            self.policy.rollback_reason = f"rolled back earlier: {prior.get('reason')}"
+
+    def load_challenger(self) -> Served | None:
+        """Load the policy's challenger (registry version or directory). Never raises: an
+        unloadable challenger is reported in :meth:`challenger_status`; the champion serves."""
+        try:
+            return self._load_challenger()
+        finally:
+            self.challenger_tried.set()
+
+    def _load_challenger(self) -> Served | None:
+        self._honour_rollback()
+        policy = self.policy
+        self.challenger, self.challenger_error = None, None
+        if policy.mode == "off":
+            self._rebuild_router()
+            return None
+        try:
+            if policy.directory is not None:
+                served = Served.load(policy.directory, settings=self.settings,
+                                     version=policy.version, role="challenger")
+            elif self.registry_mode and policy.version is not None:
+                from loanrisk.registry import Registry
+
+                assert self.model_name is not None
+                path = Registry(self.settings).download(self.model_name, policy.version)
+                served = Served.load(path, settings=self.settings, version=policy.version,
+                                     role="challenger")
+            else:
+                raise LoanriskError("a challenger version needs a registered model (--model); "
+                                    "with --model-dir give --challenger-dir")
+        except Exception as exc:  # keep serving the champion; say why
+            self.challenger_error = f"{type(exc).__name__}: {exc}"
+            log.warning("challenger not loaded: %s", self.challenger_error)
+            self._rebuild_router()
+            return None
+        self.challenger = served
+        s = served.scorer
+        log.info("challenger %s v%s (%s) in %s mode", s.name, s.version, s.sha256[:12],
+                 policy.mode)
+        self._rebuild_router()
+        return served
+
+    def set_challenger(self, policy: ChallengerPolicy) -> dict[str, Any]:
+        """Replace the policy (admin), load its challenger, clear an old rollback record."""
+        with self._lock:
+            self.policy = policy
+            try:
+                self._rollback_file().unlink()
+            except OSError:
+                pass
+            self.load_challenger()
+        return self.challenger_status()
+
+    @property
+    def ready(self) -> bool:
+        """A champion is serving and the configured challenger (if any) was tried."""
+        return self.current is not None and (self.policy.mode == "off"
+                                             or self.challenger_tried.is_set())
+
+    def challenger_status(self) -> dict[str, Any]:
+        """Mode, share, versions, counts, rollback reason and load error of the challenger."""
+        router = self.router
+        out: dict[str, Any] = router.status() if router is not None else {
+            "mode": self.policy.mode, "share": self.policy.share,
+            "champion_version": self.current.scorer.version if self.current else None,
+            "challenger_version": self.policy.version, "counts": {},
+            "rollback_reason": self.policy.rollback_reason}
+        out["active"] = router is not None and self.policy.mode != "off"
+        out["error"] = self.challenger_error
+        return out
 
     # -- loading -----
     def load_initial(self) -> None:
@@ -82,6 +211,7 @@ class ModelHolder:
         try:
             if self.model_dir is not None:
                 self.swap(Served.load(self.model_dir, settings=self.settings))
+                self.load_challenger()
                 return
             cached = self._cached_champion()
             if cached is not None:
@@ -90,8 +220,13 @@ class ModelHolder:
                     self.swap(Served.load(path, settings=self.settings, version=version))
                 except LoanriskError as exc:
                     log.warning("cached champion v%s refused: %s", version, exc)
+            if self.current is not None:  # serve the cached pair before asking the registry
+                self.load_challenger()
             self._poll_once()
+            if not self.challenger_tried.is_set():
+                self.load_challenger()
         except Exception as exc:  # keep the process up; /ready says why it is not ready
+            self.challenger_tried.set()
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.warning("model not loaded: %s", self.last_error)
 

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from loanrisk.errors import LoanriskError
-from loanrisk.store_tables import ApiKey, Application, Outcome
+from loanrisk.store_tables import ApiKey, Application, ChallengerDecision, Outcome
 
 log = logging.getLogger(__name__)
 KEY_PREFIX = "lr_"
@@ -42,6 +42,7 @@ class _Pending:
     """A row waiting for the SQLite group commit."""
 
     row: Application
+    extras: list[ChallengerDecision]
     done: bool = False
     error: Exception | None = None
 
@@ -202,8 +203,11 @@ class Store:
                 Application.api_key_id == api_key_id,
                 Application.idempotency_key == idempotency_key))
 
-    def insert_application(self, row: Application) -> Application:
+    def insert_application(self, row: Application,
+                           extras: list[ChallengerDecision] | None = None) -> Application:
         """Store one application in one transaction; DuplicateApplication on a concurrent twin.
+
+        ``extras``: its challenger results (shadow / canary), written in the same transaction.
 
         On SQLite, concurrent writers are group-committed: whoever holds the write lock commits
         every row queued so far in one transaction (one fsync), and each caller returns only
@@ -211,8 +215,8 @@ class Store:
         its own transaction so only the duplicate fails.
         """
         if self._write_lock is None:
-            return self._insert_one(row)
-        pending = _Pending(row)
+            return self._insert_one(_Pending(row, extras or []))
+        pending = _Pending(row, extras or [])
         with self._queue_lock:
             self._queue.append(pending)
         with self._write_lock:
@@ -224,10 +228,19 @@ class Store:
             raise pending.error
         return row
 
-    def _insert_one(self, row: Application) -> Application:
+    @staticmethod
+    def _add(s: Session, batch: list[_Pending]) -> None:
+        s.add_all([p.row for p in batch])
+        extras = [e for p in batch for e in p.extras]
+        if extras:
+            s.flush()  # the applications first: challenger rows reference them
+            s.add_all(extras)
+
+    def _insert_one(self, pending: _Pending) -> Application:
+        row = pending.row
         try:
             with self.sessions.begin() as s:
-                s.add(row)
+                self._add(s, [pending])
         except IntegrityError as exc:
             if row.idempotency_key is not None:
                 raise DuplicateApplication(str(row.idempotency_key)) from exc
@@ -237,11 +250,11 @@ class Store:
     def _commit_group(self, batch: list[_Pending]) -> None:
         try:
             with self.sessions.begin() as s:
-                s.add_all([p.row for p in batch])
+                self._add(s, batch)
         except IntegrityError:
             for p in batch:
                 try:
-                    self._insert_one(p.row)
+                    self._insert_one(p)
                 except Exception as exc:  # handed to the caller that owns the row
                     p.error = exc
         except Exception as exc:

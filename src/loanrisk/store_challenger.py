@@ -13,38 +13,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Uuid, insert, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import insert, text
 
-from loanrisk.store_tables import Base, JsonType, utcnow
+from loanrisk.store_tables import ChallengerDecision, utcnow
 
 if TYPE_CHECKING:
     from loanrisk.challenger import ChallengerResult
     from loanrisk.config import Settings
     from loanrisk.store import Store
-
-
-class ChallengerDecision(Base):
-    """A challenger's (or the champion's counterfactual) result on a stored application."""
-
-    __tablename__ = "challenger_decisions"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    application_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("applications.id"),
-                                                      index=True)
-    model_version: Mapped[int | None] = mapped_column(Integer)
-    model_sha256: Mapped[str] = mapped_column(String(64))
-    role: Mapped[str] = mapped_column(String(16))  # shadow | canary | champion
-    decision: Mapped[str] = mapped_column(String(64))  # "error" when the challenger failed
-    probabilities: Mapped[dict[str, float]] = mapped_column(JsonType)
-    risk_score: Mapped[float | None] = mapped_column(Float)
-    reasons: Mapped[list[str]] = mapped_column(JsonType)
-    error: Mapped[str | None] = mapped_column(String(500))
-    latency_ms: Mapped[float | None] = mapped_column(Float)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
-                                                 index=True)
 
 
 def challenger_rows(application_id: uuid.UUID, results: list[ChallengerResult]
@@ -64,6 +40,12 @@ def challenger_rows(application_id: uuid.UUID, results: list[ChallengerResult]
             "error": r.error, "latency_ms": r.latency_ms, "created_at": now,
         })
     return rows
+
+
+def challenger_objects(application_id: uuid.UUID, results: list[ChallengerResult]
+                       ) -> list[ChallengerDecision]:
+    """ORM rows for one application's Routed.extra (for ``Store.insert_application(extras=)``)."""
+    return [ChallengerDecision(**row) for row in challenger_rows(application_id, results)]
 
 
 def save_results(store: Store, application_id: uuid.UUID,
@@ -110,6 +92,9 @@ WHERE a.model_name = :model AND a.created_at >= :since
 def compare(*, model: str, classes: list[str], since: str | None = "30d",
             settings: Settings | None = None) -> list[Comparison]:
     """One Comparison per challenger version seen in the window (LoanriskError if none)."""
+    import numpy as np
+    import pandas as pd
+
     from loanrisk.config import get_settings
     from loanrisk.errors import LoanriskError
     from loanrisk.registry import roc_auc

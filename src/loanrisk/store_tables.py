@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -85,3 +86,28 @@ class Outcome(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     source: Mapped[str | None] = mapped_column(String(64))
     api_key_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+
+class ChallengerDecision(Base):
+    """A challenger's (or the champion's counterfactual) result on a stored application.
+
+    Roles: ``shadow``, ``canary`` (served) and ``champion`` (the counterfactual on a canary
+    application); ``decision`` is ``"error"`` when the challenger failed. Migration 0002.
+    """
+
+    __tablename__ = "challenger_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("applications.id"),
+                                                      index=True)
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))  # shadow | canary | champion
+    decision: Mapped[str] = mapped_column(String(64))  # "error" when the challenger failed
+    probabilities: Mapped[dict[str, float]] = mapped_column(JsonType)
+    risk_score: Mapped[float | None] = mapped_column(Float)
+    reasons: Mapped[list[str]] = mapped_column(JsonType)
+    error: Mapped[str | None] = mapped_column(String(500))
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 index=True)

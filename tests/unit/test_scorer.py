@@ -107,3 +107,23 @@ def test_serving_path_imports_no_training_stack() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == ""
+
+
+def test_thresholds_come_from_the_version_unless_configured(tmp_path: Path) -> None:
+    path = build_model_dir(tmp_path / "m")
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["decision"] = {"rule": "max_bad_rate", "decline_threshold": 0.999,
+                            "tiers": {"medium": 0.5, "high": 0.999}}
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    s = Scorer.load(path, settings=Settings())
+    assert s.thresholds["decline_threshold"] == 0.999 and "max_bad_rate" in \
+        s.thresholds["source"]
+    [bad] = s.score([BAD])
+    assert bad.decision == "approve"  # P(bad) is high, but below the version's threshold
+    assert bad.risk_tier == "medium"
+    # an explicit setting wins over the version's rule
+    strict = Scorer.load(path, settings=Settings(decline_threshold=0.01))
+    assert strict.score([BAD])[0].decision == "decline"
+    assert strict.thresholds["tier_medium"] == 0.5  # the rest still from the version
+    assert "configuration" in strict.thresholds["source"]
+    assert strict.describe()["thresholds"]["decline_threshold"] == 0.01

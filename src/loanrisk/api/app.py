@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from loanrisk import __version__
 from loanrisk.api.decide import InvalidRequest
 from loanrisk.api.deps import Service
+from loanrisk.api.drift import DriftGauges
 from loanrisk.api.metrics import Metrics, MetricsMiddleware
 from loanrisk.api.middleware import BodyLimitMiddleware, RateLimiter
 from loanrisk.api.routes import admin, applications, health, score
@@ -50,6 +51,9 @@ def create_app(settings: Settings | None = None, *, model_name: str | None = Non
     holder = ModelHolder(settings, model_name=model_name,
                          model_dir=Path(model_dir) if model_dir else None)
     holder.listeners.append(metrics.on_swap)
+    holder.rollback_listeners.append(metrics.rolled_back)
+    drift = DriftGauges(holder, settings.model_copy(update={"database_url": store.url}))
+    metrics.registry.register(drift)
     service = Service(settings=settings, store=store, holder=holder, metrics=metrics,
                       limiter=RateLimiter(settings.rate_limit_per_minute))
 
@@ -57,12 +61,15 @@ def create_app(settings: Settings | None = None, *, model_name: str | None = Non
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if start_model:
             holder.start()
+            drift.start()
         yield
+        drift.stop()
         holder.stop()
 
     app = FastAPI(title="loanrisk decision service", version=__version__,
                   description=DESCRIPTION, lifespan=lifespan)
     app.state.service = service
+    app.state.drift = drift
     for router in (applications.router, score.router, admin.router, health.router):
         app.include_router(router)
     app.add_exception_handler(InvalidRequest, _invalid)  # type: ignore[arg-type]

@@ -37,11 +37,12 @@ def request_hash(data: Any) -> str:
     return hashlib.sha256(canon.encode()).hexdigest()
 
 
-def decide(served: Served, items: list[Any], *, batch: bool
-           ) -> list[tuple[dict[str, Any], Decision]]:
+def decide(served: Served, items: list[Any], *, batch: bool, score: bool = True
+           ) -> list[tuple[dict[str, Any], Decision | None]]:
     """Validate every item (InvalidRequest with all errors) and score them in one call.
 
-    Returns (validated body as a dict, decision) pairs in input order.
+    Returns (validated body as a dict, decision) pairs in input order; with ``score=False``
+    the decisions are None (the caller scores, e.g. through a challenger router).
     """
     if batch and not items:
         raise InvalidRequest([{"loc": ["body"], "field": "body", "type": "too_short",
@@ -59,6 +60,8 @@ def decide(served: Served, items: list[Any], *, batch: bool
             valid.append(obj.model_dump())
     if errors:
         raise InvalidRequest(errors)
+    if not score:
+        return [(v, None) for v in valid]
     return list(zip(valid, served.scorer.score(valid), strict=True))
 
 

@@ -28,6 +28,22 @@ class Metrics:
                                 ["name", "version", "sha256", "model"], registry=self.registry)
         self.swaps = Counter("loanrisk_model_swaps_total", "Model versions swapped in.",
                              registry=self.registry)
+        self.challenger = Counter("loanrisk_challenger_scored_total",
+                                  "Challenger scorings by role (shadow, canary, champion "
+                                  "counterfactual) and status (ok, error).",
+                                  ["role", "status"], registry=self.registry)
+        self.rollbacks = Counter("loanrisk_canary_rollbacks_total",
+                                 "Canaries rolled back by a broken guardrail.",
+                                 registry=self.registry)
+
+    def challenged(self, results: list[Any]) -> None:
+        """Count one application's challenger results (loanrisk.challenger.ChallengerResult)."""
+        for r in results:
+            self.challenger.labels(r.role, "error" if r.error else "ok").inc()
+
+    def rolled_back(self, _reason: str) -> None:
+        """Count one canary rollback."""
+        self.rollbacks.inc()
 
     def on_swap(self, served: Served) -> None:
         """Point the model-info gauge at the newly served version."""

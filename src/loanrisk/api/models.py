@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,7 +45,8 @@ class ApplicationPublic(DecisionPublic):
     channel: str = Field(examples=["web"])
     applicant_id: str | None = None
     external_ref: str | None = None
-    served_by: str = Field(default="champion", description="champion (or canary, later).")
+    served_by: str = Field(default="champion", description="champion, or canary when a canary "
+                           "challenger decided (the model field names that version).")
 
 
 class ApplicationDetail(ApplicationPublic):
@@ -102,6 +104,35 @@ class ReadyPublic(BaseModel):
 
     ready: bool
     model: dict[str, object] | None = None
+    error: str | None = None
+    challenger: dict[str, object] | None = Field(
+        default=None, description="The shadow/canary challenger's status, when one is set.")
+
+
+class ChallengerRequest(BaseModel):
+    """Which challenger to run beside the champion, and how."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["off", "shadow", "canary"] = Field(
+        description="off; shadow (scores every application, stored, never returned); canary "
+                    "(a sticky share of applicants gets its decision).", examples=["shadow"])
+    version: int | None = Field(default=None, ge=1, description="The registered version.",
+                                examples=[4])
+    share: float = Field(default=0.1, ge=0.0, le=1.0,
+                         description="Canary: share of applicants (sticky by applicant_id).")
+
+
+class ChallengerStatus(BaseModel):
+    """The challenger's mode, versions, counts and, after a rollback, why."""
+
+    mode: str
+    share: float
+    active: bool
+    champion_version: int | None = None
+    challenger_version: int | None = None
+    counts: dict[str, int] = {}
+    rollback_reason: str | None = None
     error: str | None = None
 
 

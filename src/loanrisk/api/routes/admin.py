@@ -8,7 +8,16 @@ from fastapi import APIRouter, HTTPException, status
 
 from loanrisk.api.decide import model_ref
 from loanrisk.api.deps import AdminDep, ServiceDep
-from loanrisk.api.models import Message, PromoteRequest, PromotionPublic, ReadyPublic, VersionPublic
+from loanrisk.api.models import (
+    ChallengerRequest,
+    ChallengerStatus,
+    Message,
+    PromoteRequest,
+    PromotionPublic,
+    ReadyPublic,
+    VersionPublic,
+)
+from loanrisk.challenger import ChallengerPolicy
 from loanrisk.errors import GateError, LoanriskError, RegistryError
 from loanrisk.serving import ModelHolder
 
@@ -89,3 +98,28 @@ def reload(_admin: AdminDep, service: ServiceDep) -> Any:
         raise _refused(exc) from exc
     return {"ready": served is not None, "model": served.scorer.describe() if served else None,
             "error": service.holder.last_error}
+
+
+@router.get("/challenger", summary="The shadow/canary challenger's status",
+            description="Mode, share, champion and challenger versions, how many applications "
+                        "each role scored, and why a canary was rolled back (if it was).",
+            response_model=ChallengerStatus, responses=ERRORS)
+def challenger_status(_admin: AdminDep, service: ServiceDep) -> Any:
+    return service.holder.challenger_status()
+
+
+@router.put("/challenger", summary="Set the challenger: off, shadow or canary",
+            description="Loads the version (verified like a champion) and routes applications "
+                        "at once; clears a previous canary rollback. A challenger that cannot "
+                        "be loaded is reported in `error` and the champion serves alone. With "
+                        "--model-dir serving, set the challenger at start (--challenger-dir).",
+            response_model=ChallengerStatus, responses=ERRORS)
+def set_challenger(body: ChallengerRequest, _admin: AdminDep, service: ServiceDep) -> Any:
+    holder = service.holder
+    if body.mode != "off":
+        _registry_name(holder)
+    try:
+        policy = ChallengerPolicy(mode=body.mode, share=body.share, version=body.version)
+    except LoanriskError as exc:
+        raise _refused(exc) from exc
+    return holder.set_challenger(policy)

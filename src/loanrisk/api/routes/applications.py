@@ -28,7 +28,9 @@ from loanrisk.api.models import (
     OutcomePublic,
 )
 from loanrisk.api.routes.score import ERRORS
+from loanrisk.challenger import assignment_key
 from loanrisk.store import DuplicateApplication, KeyInfo, Store
+from loanrisk.store_challenger import challenger_objects
 from loanrisk.store_tables import Application
 
 router = APIRouter(prefix="/v1/applications", tags=["applications"])
@@ -78,7 +80,10 @@ def _visible(store: Store, app_id: uuid.UUID, key: KeyInfo) -> Application:
     summary="Submit an application: decided now, stored durably",
     description="Validates the applicant attributes against the champion's schema, scores them "
                 "(decision, probabilities, risk tier, reasons) and stores everything in one "
-                "transaction before answering 201. Retry safely with an Idempotency-Key.",
+                "transaction before answering 201. Retry safely with an Idempotency-Key. With a "
+                "challenger in shadow mode its result is stored beside the champion's, never "
+                "returned; in canary mode a sticky share of applicants (by applicant_id) gets "
+                "the challenger's decision (served_by: canary).",
     response_model=ApplicationPublic,
     responses={**ERRORS, 200: {"model": ApplicationPublic,
                                "description": "Idempotent replay of the original answer."}},
@@ -98,19 +103,31 @@ async def create_application(request: Request, call: CallDep,
         raise InvalidRequest([{"loc": ["body"], "field": "body", "type": "dict_type",
                                "msg": "one application per request (POST /v1/score takes "
                                       "batches)"}])
-    [(valid, d)] = decide(served, [data], batch=False)
+    router = service.holder.router_for(served)
+    app_id = uuid.uuid4()
+    [(valid, d)] = decide(served, [data], batch=False, score=router is None)
     attrs, meta = split_metadata(valid)
     ref = model_ref(served)
+    served_by, extras = served.role, []
+    if router is not None:  # shadow or canary: the router decides what the client gets
+        [routed] = router.route([attrs], keys=[assignment_key(
+            applicant_id=meta["applicant_id"], application_id=str(app_id))])
+        d, served_by = routed.served, routed.served_by
+        ref = {"name": ref["name"], "version": routed.served_version,
+               "sha256": routed.served_sha256}
+        extras = challenger_objects(app_id, routed.extra)
+        service.metrics.challenged(routed.extra)
+    assert d is not None
     row = Application(
-        id=uuid.uuid4(), channel=meta["channel"] or key.channel, api_key_id=key.id,
+        id=app_id, channel=meta["channel"] or key.channel, api_key_id=key.id,
         idempotency_key=idempotency_key or None, request_hash=digest,
         applicant_id=meta["applicant_id"], external_ref=meta["external_ref"], attributes=attrs,
         decision=d.decision, probabilities=d.probabilities, risk_score=d.risk_score,
         risk_tier=d.risk_tier, reasons=d.reasons, model_name=ref["name"],
-        model_version=ref["version"], model_sha256=ref["sha256"], served_by=served.role,
+        model_version=ref["version"], model_sha256=ref["sha256"], served_by=served_by,
     )
     try:
-        await run_in_threadpool(store.insert_application, row)
+        await run_in_threadpool(store.insert_application, row, extras)
     except DuplicateApplication:  # a concurrent twin won the race: answer as it did
         assert idempotency_key
         prior = await run_in_threadpool(store.find_idempotent, key.id, idempotency_key)

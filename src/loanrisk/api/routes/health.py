@@ -26,15 +26,21 @@ async def health() -> Any:
                         "warmed; 503 until then, with the reason.")
 async def ready(service: ServiceDep) -> Any:
     served = service.holder.current
-    if served is None:
-        return JSONResponse({"ready": False, "model": None, "error": service.holder.last_error},
-                            status_code=503)
-    return {"ready": True, "model": served.scorer.describe(), "error": service.holder.last_error}
+    if served is None or not service.holder.ready:
+        error = service.holder.last_error if served is None else "loading the challenger"
+        return JSONResponse({"ready": False, "model": None, "error": error}, status_code=503)
+    holder = service.holder
+    challenger = holder.challenger_status() if holder.policy.mode != "off" or \
+        holder.policy.rollback_reason else None
+    return {"ready": True, "model": served.scorer.describe(), "error": holder.last_error,
+            "challenger": challenger}
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,
             description="Requests and latency histograms by route and status, decisions by "
-                        "class and tier, the model version in use (loanrisk_model_info).")
+                        "class and tier, the model version in use (loanrisk_model_info), "
+                        "challenger scorings and canary rollbacks, and drift (PSI per "
+                        "attribute, level) from the newest drift report of the served model.")
 async def metrics(service: ServiceDep) -> Response:
     return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
