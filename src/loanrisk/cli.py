@@ -56,29 +56,53 @@ def _root(
 @app.command()
 @friendly
 def learn(
-    dataset: Annotated[str | None, typer.Option(help="A bundled dataset (see `loanrisk datasets`).")] = None,
-    data: Annotated[Path | None, typer.Option(help="Your loan table: CSV, CSV.gz or Parquet.")] = None,
-    schema: Annotated[Path | None, typer.Option(help="The table's schema JSON (ours or AWS ML).")] = None,
-    name: Annotated[str | None, typer.Option(help="Registered model name (default: dataset/schema name).")] = None,
-    models: Annotated[str, typer.Option(help="Comma-separated models to train (ensemble averages mlp and gbdt).")] = "majority,linear,mlp,gbdt,ensemble",
-    seed: Annotated[int, typer.Option(help="Seed for the split and every model.")] = 42,
-    allow_leaky: Annotated[bool, typer.Option("--allow-leaky", help="Train with post-decision and leaky attributes (reports carry a warning).")] = False,
+    dataset: Annotated[str | None, typer.Option(
+        help="A bundled dataset (see `loanrisk datasets`).")] = None,
+    data: Annotated[Path | None, typer.Option(
+        help="Your loan table: CSV, CSV.gz or Parquet.")] = None,
+    schema: Annotated[Path | None, typer.Option(
+        help="The table's schema JSON (ours or AWS ML).")] = None,
+    name: Annotated[str | None, typer.Option(
+        help="Registered model name (default: dataset/schema name).")] = None,
+    models: Annotated[str, typer.Option(
+        help="Comma-separated models to train (ensemble averages mlp and gbdt).")
+    ] = "majority,linear,mlp,gbdt,ensemble",
+    seed: Annotated[int | None, typer.Option(
+        help="Seed for the split and every model (default: LOANRISK_SEED, 42).")] = None,
+    allow_leaky: Annotated[bool, typer.Option(
+        "--allow-leaky", help="Train with post-decision and leaky attributes (reports carry a "
+                              "warning).")] = False,
     promote: Annotated[bool, typer.Option(help="Try the promotion gate after registering.")] = True,
-    force: Annotated[bool, typer.Option("--force", help="Promote even if it does not beat the champion.")] = False,
-    sample: Annotated[int | None, typer.Option(help="Use a stratified sample of this many rows.")] = None,
-    mlp_epochs: Annotated[int | None, typer.Option(help="Cap the network's training epochs.")] = None,
-    repeats: Annotated[int, typer.Option(help="Repeat the seeded 70/30 split N times (seeds seed..seed+N-1); report mean ± std and pick the champion on the mean.")] = 1,
-    mlp_config: Annotated[str, typer.Option(help="mlp design: 'tabular' (piecewise-linear encoding + seed ensemble) or 'reference' (the article's network).")] = "tabular",
-    calibrate: Annotated[bool, typer.Option(help="Calibrate probabilities on the validation rows (temperature / Platt, inside the graph).")] = True,
-    tuned: Annotated[bool, typer.Option(help="Use parameters saved by `loanrisk tune` when present.")] = True,
-    summary_json: Annotated[Path | None, typer.Option(help="Also write the summary JSON here.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Promote even if it does not beat the champion.")] = False,
+    sample: Annotated[int | None, typer.Option(
+        help="Use a stratified sample of this many rows.")] = None,
+    mlp_epochs: Annotated[int | None, typer.Option(
+        help="Cap the network's training epochs.")] = None,
+    repeats: Annotated[int, typer.Option(
+        help="Repeat the seeded 70/30 split N times (seeds seed..seed+N-1); report mean ± "
+             "std and pick the champion on the mean.")] = 1,
+    mlp_config: Annotated[str, typer.Option(
+        help="mlp design: 'tabular' (piecewise-linear encoding + seed ensemble) or "
+             "'reference' (the article's network).")] = "tabular",
+    calibrate: Annotated[bool, typer.Option(
+        help="Calibrate probabilities on the validation rows (temperature / Platt, inside "
+             "the graph).")] = True,
+    tuned: Annotated[bool, typer.Option(
+        help="Use parameters saved by `loanrisk tune` when present.")] = True,
+    summary_json: Annotated[Path | None, typer.Option(
+        help="Also write the summary JSON here.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
-    """Train majority, linear, mlp and gbdt models; evaluate their ONNX graphs; register the best."""
-    from loanrisk.pipeline import LearnOptions, learn as run_learn
+    """Train majority, linear, mlp, gbdt and their ensemble; evaluate the ONNX graphs; register
+    the best."""
+    from loanrisk.config import get_settings
+    from loanrisk.pipeline import LearnOptions
+    from loanrisk.pipeline import learn as run_learn
 
     opts = LearnOptions(
-        dataset=dataset, data=data, schema=schema, name=name, seed=seed, allow_leaky=allow_leaky,
+        dataset=dataset, data=data, schema=schema, name=name,
+        seed=seed if seed is not None else get_settings().seed, allow_leaky=allow_leaky,
         promote=promote, force=force, sample=sample, progress=not quiet,
         models=tuple(m.strip() for m in models.split(",") if m.strip()),
         mlp={"max_epochs": mlp_epochs} if mlp_epochs else {},
@@ -140,8 +164,10 @@ def datasets() -> None:
 def schema_infer(
     data: Annotated[Path, typer.Argument(help="CSV/Parquet table to read.")],
     target: Annotated[str, typer.Option(help="The column to predict.")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the schema here (default: print).")] = None,
-    name: Annotated[str | None, typer.Option(help="Schema name (default: the file's stem).")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="Write the schema here (default: print).")] = None,
+    name: Annotated[str | None, typer.Option(
+        help="Schema name (default: the file's stem).")] = None,
 ) -> None:
     """Draft a schema from a table: review the types, reasons and post-decision attributes."""
     from loanrisk.datasets import read_any
@@ -187,7 +213,8 @@ def models_list(
     reg = Registry()
     names = [name] if name else reg.list_models()
     if not names:
-        console.print("no registered models yet: run `loanrisk learn --dataset lending-club-grades`")
+        console.print("no registered models yet: run "
+                      "`loanrisk learn --dataset lending-club-grades`")
         return
     for n in names:
         table = Table(title=n)

@@ -22,14 +22,16 @@ class Settings(BaseSettings):
     tracking_uri: str | None = Field(
         default=None, description="MLflow tracking URI; default: SQLite under home."
     )
-    registry_uri: str | None = Field(default=None, description="MLflow registry URI; default: tracking.")
+    registry_uri: str | None = Field(default=None,
+                                     description="MLflow registry URI; default: tracking.")
     database_url: str | None = Field(
         default=None, description="Application store (SQLAlchemy URL); default: SQLite under home."
     )
     seed: int = 42
     leakage_threshold: float = Field(
         default=0.98,
-        description="A single attribute scoring at least this (accuracy for multiclass, ROC-AUC for "
+        description="A single attribute scoring at least this (accuracy for multiclass, ROC-AUC "
+        "for "
         "binary) is called leaky.",
     )
     # Risk tiers from the adverse-class probability (binary) or expected adverse mass (multiclass).

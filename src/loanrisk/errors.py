@@ -1,4 +1,7 @@
-"""Errors a user can act on. The CLI and the API turn these into clear messages, never tracebacks."""
+"""Errors a user can act on.
+
+The CLI and the API turn these into clear messages, never tracebacks.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Metrics on the evaluation split, computed from probabilities (those of the exported ONNX graph)."""
+"""Metrics on the evaluation split, computed from probabilities.
+
+The probabilities are those of the exported ONNX graph, so what is measured is what is served.
+"""
 
 from __future__ import annotations
 
@@ -84,7 +87,8 @@ def compute_metrics(y: np.ndarray, proba: np.ndarray, *, n_classes: int) -> dict
         out["precision"] = float(
             precision_score(y, pred, average="macro", labels=labels, zero_division=0)
         )
-        out["recall"] = float(recall_score(y, pred, average="macro", labels=labels, zero_division=0))
+        out["recall"] = float(recall_score(y, pred, average="macro", labels=labels,
+                                           zero_division=0))
         present = np.unique(y)
         out["roc_auc"] = _safe_auc(
             lambda: roc_auc_score(

@@ -1,6 +1,9 @@
-"""What a model version carries besides its graph: reference values, ranges, drift bins, golden rows.
+"""What a model version carries besides its graph.
 
-Everything here is JSON (no pickle), computed from the training split only.
+Reference values, ranges, drift bins, golden rows and the hashes of the rows it learned from.
+
+Everything here is JSON (no pickle, the row hashes aside: a parquet file), computed from the
+training split only.
 """
 
 from __future__ import annotations
@@ -111,3 +114,20 @@ def drift_reference(df: pd.DataFrame, inputs: dict[str, str], score: np.ndarray)
         ref[name] = categorical_drift_bins(col) if kind == "string" else numeric_drift_bins(col)
     ref["__score__"] = numeric_drift_bins(pd.Series(score))
     return ref
+
+
+TRAIN_ROWS_FILE = "train_rows.parquet"
+
+
+def _canonical(col: pd.Series) -> pd.Series:
+    """A column in a form that hashes the same whatever its source (CSV, store, parquet)."""
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        return pd.to_numeric(col, errors="coerce").astype("float64").round(9)
+    return col.astype("string").fillna("")
+
+
+def row_hashes(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """One uint64 per row over ``columns`` (sorted; values canonicalised), for overlap checks."""
+    canon = pd.DataFrame({c: _canonical(frame[c]).reset_index(drop=True)
+                          for c in sorted(columns)})
+    return pd.util.hash_pandas_object(canon, index=False).to_numpy(np.uint64)

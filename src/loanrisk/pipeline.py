@@ -1,4 +1,7 @@
-"""``learn()``: from a loan table to a registered, servable model version, as a short list of calls."""
+"""``learn()``: from a loan table to a registered, servable model version.
+
+A short list of calls, one per pipeline stage.
+"""
 
 from __future__ import annotations
 
@@ -238,6 +241,13 @@ def write_version_dir(out: Path, *, best: TrainedModel, schema: Schema, attrs: l
     eval_frame = ev[names + protected].copy()
     eval_frame[Y_COLUMN] = y[parts.eval]
     eval_frame.to_parquet(out / "eval.parquet", index=False)
+    # the rows this version learned from (train + validation), hashed: the promotion gate leaves
+    # them out when it compares a later candidate with this version
+    seen_idx = np.concatenate([parts.train, parts.val])
+    seen = df.iloc[seen_idx][names].copy()
+    seen[Y_COLUMN] = y[seen_idx]
+    pd.DataFrame({"hash": manifest.row_hashes(seen, [*names, Y_COLUMN])}).to_parquet(
+        out / manifest.TRAIN_ROWS_FILE, index=False)
     golden = ev.head(5)
     adverse = best.eval_proba[:, -1]
     doc = {
@@ -258,6 +268,7 @@ def write_version_dir(out: Path, *, best: TrainedModel, schema: Schema, attrs: l
         "loanrisk_version": __version__, "seed": opts.seed, "allow_leaky": opts.allow_leaky,
         "leakage": [{"attribute": lk.attribute, "score": lk.score} for lk in leaks],
         "rows": {"train": len(parts.train), "val": len(parts.val), "eval": len(parts.eval)},
+        "train_rows": {"file": manifest.TRAIN_ROWS_FILE, "columns": [*names, Y_COLUMN]},
         "decision": decision,
         "calibration": getattr(best.model, "calibration_", None),
     }

@@ -112,6 +112,48 @@ def onnx_proba(model_dir: Path, df: pd.DataFrame) -> np.ndarray:
     return np.asarray(sess.run(["probabilities"], feed)[0], dtype=np.float64)
 
 
+MIN_GATE_ROWS = 100
+
+
+def _iso_ms(ms: Any) -> str:
+    """MLflow's creation timestamp (epoch milliseconds) as ISO 8601 UTC."""
+    from datetime import UTC, datetime
+
+    try:
+        return datetime.fromtimestamp(int(ms) / 1000, tz=UTC).isoformat(timespec="seconds")
+    except (TypeError, ValueError):
+        return str(ms)
+
+
+def unseen_by(champ_dir: Path, df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The candidate's evaluation rows the champion did not learn from, and a note for the reason.
+
+    A version keeps the hashes of its training and validation rows (``train_rows.parquet``);
+    rows among them would flatter the champion. When too few rows remain (or the champion
+    predates the file), the whole split is used and the note says so.
+    """
+    import pandas as pd
+
+    from loanrisk import manifest as mf
+
+    info = json.loads((champ_dir / "manifest.json").read_text()).get("train_rows") or {}
+    path = champ_dir / str(info.get("file", mf.TRAIN_ROWS_FILE))
+    cols = list(info.get("columns") or [])
+    if not path.exists() or not cols or not set(cols) <= set(df.columns):
+        return df, " (the champion's training rows are unknown: overlap not excluded)"
+    seen = pd.read_parquet(path)["hash"].to_numpy(np.uint64)
+    mask = ~np.isin(mf.row_hashes(df, cols), seen)
+    if mask.all():
+        return df, ""
+    kept = df[mask]
+    y = kept["__y__"].to_numpy()
+    if len(kept) < MIN_GATE_ROWS or len(np.unique(y)) < 2:
+        return df, (f" ({int((~mask).sum())} of {len(df)} rows were in the champion's training "
+                    "data, too many to leave out)")
+    return kept, (f" ({len(kept)} of {len(df)} evaluation rows: the {int((~mask).sum())} the "
+                  "champion trained on are left out)")
+
+
 class Registry:
     """MLflow-backed registry: local SQLite + files by default, a team server by URL."""
 
@@ -165,7 +207,7 @@ class Registry:
             metrics=metrics,
             sha256=tags.get("loanrisk.sha256", ""),
             run_id=mv.run_id or "",
-            created_at=str(mv.creation_timestamp),
+            created_at=_iso_ms(mv.creation_timestamp),
             aliases=list(getattr(mv, "aliases", []) or []),
             source=mv.source,
         )
@@ -178,7 +220,8 @@ class Registry:
         versions = self.client.search_model_versions(f"name='{name}'")
         if not versions and name not in self.list_models():
             raise RegistryError(
-                f"no registered model named {name!r}; known: {', '.join(self.list_models()) or 'none'}"
+                f"no registered model named {name!r}; known: "
+                f"{', '.join(self.list_models()) or 'none'}"
             )
         infos = sorted((self._info(v) for v in versions), key=lambda v: v.version)
         champ = self.champion(name)  # search results do not carry aliases
@@ -289,10 +332,12 @@ class Registry:
         eval_path = cand_dir / "eval.parquet"
         y_col = "__y__"
         unfair = None
+        overlap_note = ""
         try:
             df = pd.read_parquet(eval_path)
-            y = df[y_col].to_numpy()
             champ_dir = self.download(name, current.version)
+            df, overlap_note = unseen_by(champ_dir, df)
+            y = df[y_col].to_numpy()
             cand_proba, champ_proba = onnx_proba(cand_dir, df), onnx_proba(champ_dir, df)
             cand_score, champ_score = roc_auc(y, cand_proba), roc_auc(y, champ_proba)
             unfair = None if force else self._unfair(cand_dir, champ_dir, df, cand_proba,
@@ -313,7 +358,7 @@ class Registry:
             self._set_champion(name, version, [*history, version])
             why = (
                 f"{metric} {cand_score:.4f} beats champion v{current.version}'s {champ_score:.4f} "
-                "on the same evaluation data"
+                f"on the same evaluation data{overlap_note}"
                 if better
                 else f"forced: {metric} {cand_score:.4f} vs champion v{current.version}'s "
                 f"{champ_score:.4f}"
@@ -323,7 +368,7 @@ class Registry:
         return PromotionResult(
             name, version, False, current.version,
             f"{metric} {cand_score:.4f} does not beat champion v{current.version}'s "
-            f"{champ_score:.4f} on the same evaluation data; champion unchanged "
+            f"{champ_score:.4f} on the same evaluation data{overlap_note}; champion unchanged "
             "(use --force to override)",
             cand_score, champ_score, metric,
         )

@@ -122,7 +122,8 @@ def _markdown(result: LearnResult, summary: dict[str, Any], evals: list[Any]) ->
     maj = summary["models"].get("majority")
     if maj:
         for name, m in summary["models"].items():
-            if name != "majority" and m["accuracy"] is not None and m["accuracy"] <= maj["accuracy"]:
+            beaten = m["accuracy"] is not None and m["accuracy"] <= maj["accuracy"]
+            if name != "majority" and beaten:
                 lines.append(f"- note: {name}'s accuracy {m['accuracy']:.4f} does not beat always "
                              f"answering the majority class ({maj['accuracy']:.4f}).")
     lines += ["", *quality_markdown(result, summary)]

@@ -77,7 +77,7 @@ def test_promote_rollback_under_load(tmp_path: Path) -> None:
             ready = c.get("/ready").json()
             assert ready["model"]["version"] == v1 and "golden" in (ready["error"] or "")
             gate = c.post("/v1/admin/promote", json={"version": v1})
-            assert gate.status_code == 200 and not gate.json()["promoted"]
+            assert gate.status_code == 422 and "does not beat" in gate.json()["detail"]
     finally:
         stop.set()
         for t in threads:

@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 
 from loanrisk import __version__
 from loanrisk.api.decide import InvalidRequest
@@ -73,7 +75,9 @@ def create_app(settings: Settings | None = None, *, model_name: str | None = Non
     for router in (applications.router, score.router, admin.router, health.router):
         app.include_router(router)
     app.add_exception_handler(InvalidRequest, _invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid_fields)  # type: ignore[arg-type]
     app.add_exception_handler(StoreError, _store_down)  # type: ignore[arg-type]
+    app.add_exception_handler(OperationalError, _store_down)  # type: ignore[arg-type]
     # outermost first: metrics see every answer, including 413s
     app.add_middleware(BodyLimitMiddleware, limit=settings.body_limit_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
@@ -84,7 +88,17 @@ async def _invalid(_request: Request, exc: InvalidRequest) -> JSONResponse:
     return JSONResponse({"detail": exc.errors}, status_code=422)
 
 
-async def _store_down(_request: Request, exc: StoreError) -> JSONResponse:
+async def _invalid_fields(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's own 422s (outcome, admin bodies) in the service's format, never echoing input."""
+    errors = []
+    for e in exc.errors():
+        loc = [str(x) for x in e.get("loc", ())]
+        field = ".".join(x for x in loc if x not in ("body", "query", "path", "header")) or "body"
+        errors.append({"loc": loc, "field": field, "type": e.get("type"), "msg": e.get("msg")})
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
+async def _store_down(_request: Request, exc: Exception) -> JSONResponse:
     log.warning("store error: %s", type(exc).__name__)
     return JSONResponse({"detail": "the application store is unavailable; retry with the same "
                                    "Idempotency-Key"}, status_code=503)

@@ -34,12 +34,14 @@ def list_models(registry: Registry) -> list[str]:
     return registry.list_models()
 
 
-def created(ms: str) -> str:
-    """An MLflow creation timestamp (milliseconds) as 'YYYY-MM-DD HH:MM' UTC."""
+def created(stamp: str) -> str:
+    """A version's creation time (ISO 8601, or epoch milliseconds) as 'YYYY-MM-DD HH:MM' UTC."""
     try:
-        return datetime.fromtimestamp(int(ms) / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+        when = (datetime.fromtimestamp(int(stamp) / 1000, tz=UTC) if str(stamp).isdigit()
+                else datetime.fromisoformat(str(stamp)).astimezone(UTC))
     except (TypeError, ValueError):
-        return str(ms)
+        return str(stamp)
+    return when.strftime("%Y-%m-%d %H:%M")
 
 
 def versions_frame(versions: list[VersionInfo]) -> pd.DataFrame:

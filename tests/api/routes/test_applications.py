@@ -36,6 +36,11 @@ def test_create_read_outcome(api) -> None:
                   headers=api.other).status_code == 404
     assert c.get(f"/v1/applications/{app_id}", headers=api.web).json()["outcomes"][0][
         "source"] == "servicing"
+    # a bad outcome body: the same 422 format as applications, the value not echoed
+    bad = c.post(f"/v1/applications/{app_id}/outcome", json={"outcome": "bad", "secret": 123456},
+                 headers=api.web)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "secret"
+    assert "123456" not in bad.text
     assert api.store.count_applications() == 1
 
 

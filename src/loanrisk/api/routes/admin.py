@@ -63,7 +63,8 @@ def _result(service: ServiceDep, res: Any) -> dict[str, Any]:
 @router.post("/promote", summary="Promote a version through the gate, then reload",
              description="Same gate as `loanrisk promote`: the candidate must beat the champion "
                          "on the same evaluation data unless force is set. The new champion is "
-                         "loaded, verified and swapped in before this answers.",
+                         "loaded, verified and swapped in before this answers. A refusal is a "
+                         "422 whose detail is the gate's reason.",
              response_model=PromotionPublic, responses=ERRORS)
 def promote(body: PromoteRequest, _admin: AdminDep, service: ServiceDep) -> Any:
     from loanrisk.registry import Registry
@@ -73,6 +74,8 @@ def promote(body: PromoteRequest, _admin: AdminDep, service: ServiceDep) -> Any:
         res = Registry(service.settings).promote(name, body.version, force=body.force)
     except (GateError, RegistryError) as exc:
         raise _refused(exc) from exc
+    if not res.promoted:  # the gate said no: the champion (and what is served) is unchanged
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, res.reason)
     return _result(service, res)
 
 
