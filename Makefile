@@ -15,6 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(FIND_LINKS) "torch==2.13.0"
 	$(PIP) install -q $(FIND_LINKS) -e ".[train,ui,dev]"
+	$(PY) -m compileall -q src >/dev/null  # an editable install is not byte-compiled by pip
 	touch $@
 
 venv: $(VENV)/.installed  ## create .venv and install loanrisk with every extra

@@ -95,17 +95,22 @@ async def create_application(request: Request, call: CallDep,
     data = parse_json(await request.body())
     digest = request_hash(data)
     store = service.store
-    if idempotency_key:
-        prior = await run_in_threadpool(store.find_idempotent, key.id, idempotency_key)
-        if prior is not None:
-            return _replay(prior, digest)
-    if isinstance(data, list):
-        raise InvalidRequest([{"loc": ["body"], "field": "body", "type": "dict_type",
-                               "msg": "one application per request (POST /v1/score takes "
-                                      "batches)"}])
+    # Idempotency is optimistic: the unique (API key, Idempotency-Key) constraint catches a
+    # retry at INSERT time and the stored answer is replayed; no read on the common path.
     router = service.holder.router_for(served)
     app_id = uuid.uuid4()
-    [(valid, d)] = decide(served, [data], batch=False, score=router is None)
+    try:
+        if isinstance(data, list):
+            raise InvalidRequest([{"loc": ["body"], "field": "body", "type": "dict_type",
+                                   "msg": "one application per request (POST /v1/score takes "
+                                          "batches)"}])
+        [(valid, d)] = decide(served, [data], batch=False, score=router is None)
+    except InvalidRequest:  # a retry of a stored application replays it whatever the schema now
+        prior = await run_in_threadpool(store.find_idempotent, key.id, idempotency_key) \
+            if idempotency_key else None
+        if prior is None:
+            raise
+        return _replay(prior, digest)
     attrs, meta = split_metadata(valid)
     ref = model_ref(served)
     served_by, extras = served.role, []
@@ -128,7 +133,7 @@ async def create_application(request: Request, call: CallDep,
     )
     try:
         await run_in_threadpool(store.insert_application, row, extras)
-    except DuplicateApplication:  # a concurrent twin won the race: answer as it did
+    except DuplicateApplication:  # a retry, or a concurrent twin that won: answer as it did
         assert idempotency_key
         prior = await run_in_threadpool(store.find_idempotent, key.id, idempotency_key)
         assert prior is not None
