@@ -287,11 +287,12 @@ class Scorer:
         return ("high" if score >= self.tier_high else
                 "medium" if score >= self.tier_medium else "low")
 
-    def _decide(self, p: np.ndarray) -> tuple[str, bool]:
+    def _decide_row(self, p: list[float]) -> tuple[str, bool]:
+        """(decision, adverse) for one row of class probabilities."""
         if self.task == "binary":
-            declined = bool(p[-1] >= self.decline_threshold)
+            declined = p[-1] >= self.decline_threshold
             return ("decline" if declined else "approve"), declined
-        k = int(np.argmax(p))
+        k = max(range(len(p)), key=p.__getitem__)  # the first of equal maxima, as argmax
         return self.classes[k], k > 0
 
     def score(self, records: list[dict[str, Any]]) -> list[Decision]:
@@ -306,22 +307,24 @@ class Scorer:
         # how much worse each actual value made it, against the reference value
         contrib[rec_idx, feat_idx] = bad[rec_idx] - bad[n:]
         base = proba[:n]
-        scores = self.risk_score(base)
-        order = np.argsort(-contrib, axis=1, kind="stable")
         limit = self.settings.max_reasons
+        order = np.argsort(-contrib, axis=1, kind="stable")[:, :max(limit, 1)]
+        # plain Python values from here: numpy scalars are slow to touch one by one
+        top_k, top_c = order.tolist(), np.take_along_axis(contrib, order, axis=1).tolist()
+        scores, rows = self.risk_score(base).tolist(), base.tolist()
+        words, classes = self.reason_words, self.classes
         out: list[Decision] = []
-        for i in range(len(records)):
-            p = base[i]
-            decision, adverse = self._decide(p)
-            top = [int(k) for k in order[i, :limit] if contrib[i, k] > _EPS]
-            if adverse and not top and len(order[i]):
-                top = [int(order[i, 0])]
+        for i in range(n):
+            decision, adverse = self._decide_row(rows[i])
+            top = [k for k, c in zip(top_k[i][:limit], top_c[i][:limit], strict=True) if c > _EPS]
+            if adverse and not top and top_k[i]:
+                top = [top_k[i][0]]
             out.append(Decision(
                 decision=decision,
-                probabilities={c: float(v) for c, v in zip(self.classes, p, strict=True)},
-                risk_score=float(scores[i]),
-                risk_tier=self._tier(float(scores[i])),
-                reasons=[self.reason_words[k] for k in top],
+                probabilities=dict(zip(classes, rows[i], strict=True)),
+                risk_score=scores[i],
+                risk_tier=self._tier(scores[i]),
+                reasons=[words[k] for k in top],
             ))
         return out
 
