@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -64,7 +65,12 @@ def create_app(settings: Settings | None = None, *, model_name: str | None = Non
         if start_model:
             holder.start()
             drift.start()
+        store.start_checkpointer()
+        gc.collect()
+        gc.freeze()  # startup objects (modules, routes, models) leave the collector's scans
         yield
+        gc.unfreeze()
+        store.stop_checkpointer()
         drift.stop()
         holder.stop()
 
