@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -77,6 +78,9 @@ def serve(
     from loanrisk.api.app import create_app
 
     settings = _settings(database)
+    # an unreachable tracking server should be noticed in seconds, not after MLflow's backoff
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     update: dict[str, object] = {}
     for field, value in (("poll_seconds", poll_seconds), ("challenger_mode", challenger_mode),
                          ("challenger_version", challenger_version),

@@ -113,6 +113,8 @@ def onnx_proba(model_dir: Path, df: pd.DataFrame) -> np.ndarray:
 
 
 MIN_GATE_ROWS = 100
+# MLflow error codes that mean "not there" (any other failure is an outage, not an answer)
+_MISSING = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
 
 
 def _iso_ms(ms: Any) -> str:
@@ -235,8 +237,12 @@ class Registry:
 
         try:
             return self._info(self.client.get_model_version_by_alias(name, CHAMPION))
-        except MlflowException:
-            return None
+        except MlflowException as exc:
+            if exc.error_code in _MISSING:
+                return None  # no such model, or no champion yet
+            first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            raise RegistryError(f"the registry at {self.settings.resolved_registry_uri} is "
+                                f"unreachable or failing: {first}") from exc
 
     def download(self, name: str, version: int) -> Path:
         """A verified local copy of a version's files (cached; SHA-256 checked every time)."""

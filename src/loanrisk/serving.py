@@ -254,8 +254,8 @@ class ModelHolder:
         with self._lock:
             reg = Registry(self.settings)
             info = reg.champion(self.model_name)
-            if info is None:  # Registry.champion also answers None when it cannot reach MLflow
-                error = f"registry reports no champion for {self.model_name!r} (or is unreachable)"
+            if info is None:  # the registry answered: no such model, or no champion yet
+                error = f"registry reports no champion for {self.model_name!r}"
                 if error != self.last_error:
                     log.warning("registry check failed, still serving v%s: %s",
                                 self.current.scorer.version if self.current else None, error)
@@ -305,7 +305,8 @@ class ModelHolder:
         try:
             self.check_registry()
         except Exception as exc:  # tracking server down, network...: keep serving
-            self.last_error = f"registry unavailable: {type(exc).__name__}"
+            self.last_error = (f"registry unreachable ({type(exc).__name__}); serving the last "
+                               "known champion")
             log.warning("registry check failed, still serving v%s: %s",
                         self.current.scorer.version if self.current else None,
                         type(exc).__name__)

@@ -278,6 +278,7 @@ class Store:
         rows = []
         for p in batch:
             r = p.row
+            r.id = r.id or uuid.uuid4()
             r.created_at = r.created_at or now
             r.served_by = r.served_by or "champion"
             rows.append({k: getattr(r, k) for k in _APP_COLUMNS})
