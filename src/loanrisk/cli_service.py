@@ -103,7 +103,8 @@ def serve(
     app = create_app(settings, model_name=model, model_dir=model_dir)
     console.print(f"serving {model_dir or model} on http://{host}:{port} (docs: /docs)",
                   highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
+                ws="none")  # no WebSocket routes: skip loading a WebSocket stack
 
 
 @keys_app.command("create")
