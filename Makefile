@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(FIND_LINKS) "torch==2.13.0"
-	$(PIP) install -q $(FIND_LINKS) -e ".[train,ui,dev]"
+	$(PIP) install -q $(FIND_LINKS) -e ".[train,ui,dev,scale]"
 	$(PY) -m compileall -q src >/dev/null  # an editable install is not byte-compiled by pip
 	touch $@
 

@@ -182,6 +182,49 @@ def sql(
     console.print(out)
 
 
+def score(
+    data: Annotated[Path, typer.Argument(help="Applications to score: CSV, CSV.gz or Parquet.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the decisions "
+                                      "(.parquet or .csv).")],
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Registered model (its champion unless --version).")] = None,
+    version: Annotated[int | None, typer.Option(help="Score with this registered version.")
+                       ] = None,
+    model_dir: Annotated[Path | None, typer.Option(
+        "--model-dir", help="Score with this local model version directory.")] = None,
+    id_column: Annotated[str | None, typer.Option(
+        help="A column of the input carried into the output (e.g. an application id).")
+    ] = None,
+    chunk_rows: Annotated[int, typer.Option(help="Rows per scoring task.")] = 5000,
+    workers: Annotated[int, typer.Option(help="Processes on this machine (local backend).")
+                       ] = 1,
+    backend: Annotated[str, typer.Option(
+        help="local (this machine) or ray (a Ray cluster; pip install 'loanrisk[scale]').")
+    ] = "local",
+    ray_address: Annotated[str | None, typer.Option(
+        help="Ray cluster address (default: RAY_ADDRESS, else a local Ray).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Score a table of applications in batch, as the service would (same graph, thresholds,
+    reasons); rows that do not fit the schema go to <OUT>.rejected.csv."""
+    from loanrisk.batch import score_table
+
+    settings = _settings()
+    if model is None and model_dir is None:
+        model = default_model(settings)
+    rep = score_table(data=data, out=out, model=model, version=version, model_dir=model_dir,
+                      id_column=id_column, chunk_rows=chunk_rows, workers=workers,
+                      backend=backend, ray_address=ray_address, progress=not quiet,
+                      settings=settings)
+    console.print(f"{rep.model} v{rep.version}: {rep.scored:,} of {rep.rows:,} rows scored in "
+                  f"{rep.seconds:.1f} s ({rep.rows_per_second:,.0f} rows/s, {rep.backend}); "
+                  f"decisions {rep.decisions}; tiers {rep.tiers}", highlight=False)
+    console.print(f"output: {rep.output}", highlight=False)
+    if rep.rejected_file:
+        console.print(f"[yellow]{rep.rejected:,} rows rejected[/]: {rep.rejected_file}",
+                      highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add serve, keys, export and sql to the `loanrisk` app (errors print without traceback)."""
     from loanrisk.cli import friendly
@@ -196,3 +239,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
     app.command("export")(friendly(export))
     app.command("sql")(friendly(sql))
+    app.command("score")(friendly(score))

@@ -171,3 +171,21 @@ def load_table(path: str | Path, schema: Schema) -> pd.DataFrame:
         raise DataError(f"{p}: no such file")
     df = _read(p, kind=_kind(p), where=str(p), schema=schema)
     return fit_to_schema(df, schema, where=str(p))
+
+
+def read_for_scoring(path: str | Path, schema: Schema) -> pd.DataFrame:
+    """Read a table of applications to score (`loanrisk score`): string attributes as labels,
+    other cells as read. Each row is then validated on its own, so a bad cell rejects its row,
+    not the file. DataError naming the path when the file is missing or unreadable."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: no such file")
+    df = _read(p, kind=_kind(p), where=str(p), schema=schema)
+    if df.columns.duplicated().any():
+        dup = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+        raise DataError(f"{p}: column(s) {', '.join(map(repr, dup))} appear more than once")
+    for a in schema.attributes:
+        if a.name in df.columns and (a.type in STRING_TYPES or
+                                     (a.type == "binary" and a.categories is not None)):
+            df[a.name] = _as_str(df[a.name])
+    return df
