@@ -72,6 +72,12 @@ def register(app: typer.Typer) -> None:
         mlp_config: Annotated[str, Opt(
             help="mlp design to tune: 'tabular' or 'reference'.")] = "tabular",
         mlp_epochs: Annotated[int | None, Opt(help="Cap each mlp trial's epochs.")] = None,
+        backend: Annotated[str, Opt(
+            help="local (this process) or ray (trials as Ray tasks; pip install "
+                 "'loanrisk[scale]').")] = "local",
+        workers: Annotated[int, Opt(help="Ray tasks sharing the trials (backend ray).")] = 2,
+        ray_address: Annotated[str | None, Opt(
+            help="Ray cluster address (default: RAY_ADDRESS, else a local Ray).")] = None,
         quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar.")] = False,
     ) -> None:
         """Search hyperparameters with Optuna (TPE, median pruning) on the validation split only."""
@@ -81,7 +87,9 @@ def register(app: typer.Typer) -> None:
         res = run_tune(TuneOptions(model=model, dataset=dataset, data=data, schema=schema,
                                    trials=trials, timeout=timeout, seed=seed, sample=sample,
                                    mlp_config=mlp_config, max_epochs=mlp_epochs,
-                                   progress=not quiet))
+                                   progress=not quiet, backend=backend,
+                                   workers=workers if backend == "ray" else 1,
+                                   ray_address=ray_address))
         console.print(f"study [bold]{res.study_name}[/] ({res.storage}): {res.n_trials} trials, "
                       f"{res.n_pruned} pruned, {res.seconds:.0f}s; best validation score "
                       f"{res.best_value:.4f}", highlight=False)

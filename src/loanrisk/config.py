@@ -70,6 +70,9 @@ class Settings(BaseSettings):
                                            "(registered model).")
     challenger_dir: Path | None = Field(default=None, description="The challenger as a local "
                                         "model version directory (with --model-dir serving).")
+    optuna_storage: str | None = Field(default=None, description="Optuna study storage URL for "
+                                       "`loanrisk tune` (default: SQLite under home); a shared "
+                                       "database for Ray workers on several machines.")
     drift_seconds: float = Field(default=0.0, description="The service recomputes drift over "
                                  "the last `drift_window` every this many seconds (0: only "
                                  "reads the newest `loanrisk monitor` report).")

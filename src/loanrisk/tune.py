@@ -11,6 +11,13 @@ one member per trial the winner on validation did worse on evaluation than the d
 The study lives in ``sqlite:///<home>/optuna.db`` under the name ``<dataset>-<model>`` (running
 again resumes it); the best parameters go to ``<home>/tuned/<dataset>/<model>.json``, which
 `learn` reads (``apply_tuned``), and the optimisation history to ``tuning_<model>.png`` beside it.
+
+``--backend ray --workers N`` runs the trials as N Ray tasks on a cluster (``--ray-address`` or
+``RAY_ADDRESS``; a local Ray otherwise), all writing to the same study: each task prepares the
+same split itself and draws its own TPE seed; pruning compares across all of them. The storage
+must be reachable from every worker: the SQLite default works on one machine (a 60 s lock wait
+absorbs concurrent writes); for several machines set ``LOANRISK_OPTUNA_STORAGE`` to a database
+URL (e.g. ``postgresql+psycopg://host/db``).
 """
 
 from __future__ import annotations
@@ -58,6 +65,9 @@ class TuneOptions:
     mlp_config: str = "tabular"
     max_epochs: int | None = None  # cap per mlp trial (tests)
     progress: bool = True
+    backend: str = "local"  # local | ray
+    workers: int = 1  # Ray tasks (backend ray)
+    ray_address: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -82,8 +92,77 @@ def tuned_path(settings: Settings, key: str, model: str) -> Path:
 
 
 def storage_url(settings: Settings) -> str:
-    """The Optuna RDB storage: ``sqlite:///<home>/optuna.db``."""
-    return f"sqlite:///{(settings.home / 'optuna.db').resolve()}"
+    """The Optuna RDB storage: LOANRISK_OPTUNA_STORAGE, else ``sqlite:///<home>/optuna.db``."""
+    return settings.optuna_storage or f"sqlite:///{(settings.home / 'optuna.db').resolve()}"
+
+
+def _storage(url: str) -> Any:
+    """An RDBStorage for ``url``; SQLite waits up to 60 s for a lock (parallel Ray trials)."""
+    import optuna
+
+    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+
+
+def _sampler_pruner(seed: int) -> tuple[Any, Any]:
+    import optuna
+
+    return (optuna.samplers.TPESampler(seed=seed),
+            optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5))
+
+
+def run_trials(opts: TuneOptions, study_name: str, storage: str, n_trials: int,
+               seed: int) -> int:
+    """Run ``n_trials`` of an existing study (one Ray task); the number this task ran."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _, data = _prepare(opts)
+    sampler, pruner = _sampler_pruner(seed)
+    study = optuna.load_study(study_name=study_name, storage=_storage(storage), sampler=sampler,
+                              pruner=pruner)
+    study.optimize(_objective(opts, data), n_trials=n_trials, timeout=opts.timeout,
+                   gc_after_trial=True)
+    return n_trials
+
+
+def _optimize_on_ray(opts: TuneOptions, study: Any, storage: str, seed: int) -> None:
+    """Spread ``opts.trials`` over ``opts.workers`` Ray tasks; a progress bar over the study."""
+    try:
+        import ray
+    except ImportError:
+        raise LoanriskError("--backend ray needs Ray: pip install 'loanrisk[scale]'") from None
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=opts.ray_address, include_dashboard=False, log_to_driver=False,
+                 ignore_reinit_error=True)
+    try:
+        share = [opts.trials // opts.workers + (i < opts.trials % opts.workers)
+                 for i in range(opts.workers)]
+        task = ray.remote(run_trials)
+        worker_opts = dataclasses.replace(opts, progress=False)
+        pending = [task.remote(worker_opts, study.study_name, storage, n, seed + 1000 * (i + 1))
+                   for i, n in enumerate(share) if n]
+        before = len(study.trials)
+        bar = _bar(opts.trials, opts.progress)
+        try:
+            while pending:
+                _done_refs, pending = ray.wait(pending, timeout=1.0)
+                ray.get(_done_refs)  # a failed task raises here
+                bar.n = min(opts.trials, len(study.get_trials(deepcopy=False)) - before)
+                bar.refresh()
+        finally:
+            bar.close()
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _bar(total: int, progress: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="trial", desc="tuning", disable=None if progress else True,
+                leave=False)
 
 
 def apply_tuned(opts: LearnOptions, settings: Settings, *, key: str) -> LearnOptions:
@@ -220,24 +299,31 @@ def tune(opts: TuneOptions, settings: Settings | None = None) -> TuneResult:
         raise LoanriskError(f"--model must be one of {', '.join(TUNABLE)}, not {opts.model!r}")
     if opts.trials < 1:
         raise LoanriskError(f"--trials must be at least 1, not {opts.trials}")
+    if opts.backend not in ("local", "ray") or opts.workers < 1:
+        raise LoanriskError(f"--backend {opts.backend!r} --workers {opts.workers}: use local or "
+                            "ray, and at least one worker")
     settings = settings or get_settings()
     settings.ensure_home()
     key, data = _prepare(opts)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study_name = f"{key}-{opts.model}" + (f"-{opts.mlp_config}" if opts.model == "mlp" else "")
     storage = storage_url(settings)
+    seed = opts.seed + len(_done(storage, study_name))
+    sampler, pruner = _sampler_pruner(seed)
     study = optuna.create_study(
-        study_name=study_name, storage=storage, direction="maximize", load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=opts.seed + len(_done(storage, study_name))),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5))
+        study_name=study_name, storage=_storage(storage), direction="maximize",
+        load_if_exists=True, sampler=sampler, pruner=pruner)
     if not study.trials:
         defaults = dict(DEFAULTS[opts.model])
         if opts.model == "mlp" and opts.mlp_config != "tabular":
             defaults = {k: v for k, v in defaults.items() if k not in ("n_bins", "bins")}
         study.enqueue_trial(defaults)
     t0 = time.perf_counter()
-    study.optimize(_objective(opts, data), n_trials=opts.trials, timeout=opts.timeout,
-                   show_progress_bar=opts.progress, gc_after_trial=True)
+    if opts.backend == "ray":
+        _optimize_on_ray(opts, study, storage, seed)
+    else:
+        study.optimize(_objective(opts, data), n_trials=opts.trials, timeout=opts.timeout,
+                       show_progress_bar=opts.progress, gc_after_trial=True)
     seconds = time.perf_counter() - t0
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not done:
@@ -247,7 +333,8 @@ def tune(opts: TuneOptions, settings: Settings | None = None) -> TuneResult:
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"model": opts.model, "params": best.user_attrs["params"], "value": best.value,
            "metric": data["metric"], "split": "validation", "study": study_name,
-           "storage": storage, "trials": len(study.trials), "seed": opts.seed}
+           "storage": storage.split("@")[-1], "trials": len(study.trials), "seed": opts.seed,
+           "backend": opts.backend}
     if opts.model == "mlp":
         doc["design"] = opts.mlp_config
     path.write_text(json.dumps(doc, indent=1))

@@ -115,3 +115,20 @@ def test_tune_gbdt_reports_rounds_and_can_prune(fresh_home: Path) -> None:
                            progress=False))
     assert res.n_trials == 2 and 0.5 < res.best_value <= 1.0
     assert "num_leaves" in res.best_params
+
+
+def test_tune_on_ray_shares_one_study(fresh_home: Path) -> None:
+    pytest.importorskip("ray", reason="the ray backend needs the scale extra")
+    import optuna
+
+    from loanrisk.tune import TuneOptions, tune
+
+    opts = TuneOptions(model="linear", dataset="lending-club-default", trials=5, sample=1200,
+                       progress=False, backend="ray", workers=2)
+    res = tune(opts)
+    # 5 trials (the first is the enqueued default) run by two Ray tasks in one stored study
+    study = optuna.load_study(study_name=res.study_name, storage=res.storage)
+    assert res.n_trials == len(study.trials) == 5
+    assert json.loads(res.params_path.read_text())["backend"] == "ray"
+    with pytest.raises(LoanriskError, match="backend"):
+        tune(TuneOptions(model="linear", dataset="lending-club-default", backend="spark"))
