@@ -94,10 +94,15 @@ def _served(files: dict[str, bytes], version: int | None) -> Any:
 
     key = hashlib.sha256(files["model.onnx"]).hexdigest() + f":{version}"
     if key not in _CACHE:
+        import shutil
+
         tmp = Path(tempfile.mkdtemp(prefix="loanrisk-batch-"))
-        for name, blob in files.items():
-            (tmp / name).write_bytes(blob)
-        _CACHE[key] = Served.load(tmp, settings=get_settings(), version=version)
+        try:
+            for name, blob in files.items():
+                (tmp / name).write_bytes(blob)
+            _CACHE[key] = Served.load(tmp, settings=get_settings(), version=version)
+        finally:  # the session holds the graph in memory: the files are no longer needed
+            shutil.rmtree(tmp, ignore_errors=True)
     return _CACHE[key]
 
 
