@@ -73,6 +73,9 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Run the decision service (FastAPI on uvicorn); OpenAPI docs at /docs."""
+    import gc
+
+    gc.disable()  # no collections while ~900 modules load; the app's start-up re-enables it
     import uvicorn
 
     from loanrisk.api.app import create_app

@@ -66,8 +66,10 @@ def create_app(settings: Settings | None = None, *, model_name: str | None = Non
             holder.start()
             drift.start()
         store.start_checkpointer()
-        gc.collect()
-        gc.freeze()  # startup objects (modules, routes, models) leave the collector's scans
+        # start-up objects (modules, routes, models) leave the collector's scans; `serve` turns
+        # the collector off while it imports (a fifth of the start-up time) and back on here
+        gc.freeze()
+        gc.enable()
         yield
         gc.unfreeze()
         store.stop_checkpointer()
