@@ -70,14 +70,7 @@ def resolve_model(*, model: str | None, version: int | None, model_dir: Path | N
                             "--model-dir PATH")
     from loanrisk.registry import Registry
 
-    reg = Registry(settings)
-    if version is None:
-        champ = reg.champion(model)
-        if champ is None:
-            raise LoanriskError(f"model {model!r} has no champion; pass --version N or promote "
-                                "one (`loanrisk models list`)")
-        version = champ.version
-    return reg.download(model, version), version
+    return Registry(settings).version_dir(model, version)
 
 
 def _files(model_dir: Path) -> dict[str, bytes]:

@@ -157,15 +157,8 @@ def served_manifest(settings: Settings, *, model: str, version: int | None
     """The manifest of ``version`` (default: the champion) from the registry."""
     from loanrisk.registry import Registry
 
-    reg = Registry(settings)
-    if version is None:
-        champ = reg.champion(model)
-        if champ is None:
-            raise LoanriskError(f"model {model!r} has no champion; pass --version N or promote "
-                                "one (`loanrisk models list`)")
-        version = champ.version
-    path = reg.download(model, version) / "manifest.json"
-    return json.loads(path.read_text()), int(version)
+    path, version = Registry(settings).version_dir(model, version)
+    return json.loads((path / "manifest.json").read_text()), version
 
 
 def monitor(*, model: str, since: str | None = "7d", version: int | None = None,

@@ -244,6 +244,19 @@ class Registry:
             raise RegistryError(f"the registry at {self.settings.resolved_registry_uri} is "
                                 f"unreachable or failing: {first}") from exc
 
+    def version_dir(self, name: str, version: int | None = None) -> tuple[Path, int]:
+        """(verified local files, version) of ``version``, or of the champion when None.
+
+        RegistryError when the model has no champion and no version is given.
+        """
+        if version is None:
+            champ = self.champion(name)
+            if champ is None:
+                raise RegistryError(f"model {name!r} has no champion; pass --version N or "
+                                    "promote one (`loanrisk models list`)")
+            version = champ.version
+        return self.download(name, version), int(version)
+
     def download(self, name: str, version: int) -> Path:
         """A verified local copy of a version's files (cached; SHA-256 checked every time)."""
         info = self._info(self._version(name, version))

@@ -40,10 +40,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                "scorer": Scorer.load(model_dir, version=res.version.version), "fresh": fresh}
 
 
-def _stored_report(served: dict[str, Any], frame: pd.DataFrame, tag: str) -> DriftReport:
+def _stored_report(served: dict[str, Any], frame: pd.DataFrame, tag: str,
+                   url: str | None = None) -> DriftReport:
     manifest, scorer = served["manifest"], served["scorer"]
     recs = records(frame, manifest["features"])
-    url = f"sqlite:///{served['root'] / f'{tag}.db'}"
+    url = url or f"sqlite:///{served['root'] / f'{tag}.db'}"
     store = Store(url)
     fill_store(store, recs, scorer.score(recs), model=NAME, version=served["version"],
                sha256=scorer.sha256)
@@ -121,18 +122,11 @@ def test_drift_and_replay_on_postgresql(served: dict[str, Any]) -> None:
         url = pg_schema_url(schema)
         shifted = served["fresh"].copy()
         shifted["debt_to_income"] = shifted["debt_to_income"] * 1.3
-        manifest, scorer = served["manifest"], served["scorer"]
-        recs = records(shifted, manifest["features"])
-        store = Store(url)
-        fill_store(store, recs, scorer.score(recs), model=NAME, version=served["version"],
-                   sha256=scorer.sha256)
-        store.close()
+        report = _stored_report(served, shifted, "pg", url=url)
         with home(served["root"] / "home"):
             from loanrisk.config import get_settings
 
             settings = get_settings().model_copy(update={"database_url": url})
-            report = monitor(model=NAME, since="7d", settings=settings,
-                             out_dir=served["root"] / "report-pg")
             again = replay(model=NAME, since="7d", settings=settings)
         assert report.rows == 2000 and report.attributes["debt_to_income"].psi >= 0.1
         assert again.checked == 2000 and again.identical == 2000, again.mismatches[:3]
