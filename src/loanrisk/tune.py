@@ -126,26 +126,39 @@ def run_trials(opts: TuneOptions, study_name: str, storage: str, n_trials: int,
     return n_trials
 
 
-def _optimize_on_ray(opts: TuneOptions, study: Any, storage: str, seed: int) -> None:
-    """Spread ``opts.trials`` over ``opts.workers`` Ray tasks; a progress bar over the study."""
+def _optimize_on_ray(opts: TuneOptions, study: Any, storage: str, seed: int,
+                     data: dict[str, Any]) -> None:
+    """Spread ``opts.trials`` over ``opts.workers`` Ray tasks; a progress bar over the study.
+
+    A queued trial (the defaults, on a new study) is taken by this process before any task
+    starts and run here beside them: SQLite cannot lock the row, so two tasks could otherwise
+    both take it and run it twice.
+    """
     try:
         import ray
     except ImportError:
         raise LoanriskError("--backend ray needs Ray: pip install 'loanrisk[scale]'") from None
+    import optuna
+
+    waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+    queued = study.ask() if waiting else None
     started = not ray.is_initialized()
     if started:
         ray.init(address=opts.ray_address, include_dashboard=False, log_to_driver=False,
                  ignore_reinit_error=True)
     try:
-        share = [opts.trials // opts.workers + (i < opts.trials % opts.workers)
+        remote = opts.trials - (queued is not None)
+        share = [remote // opts.workers + (i < remote % opts.workers)
                  for i in range(opts.workers)]
         task = ray.remote(run_trials)
         worker_opts = dataclasses.replace(opts, progress=False)
         pending = [task.remote(worker_opts, study.study_name, storage, n, seed + 1000 * (i + 1))
                    for i, n in enumerate(share) if n]
-        before = len(study.trials)
+        before = len(study.trials) - (queued is not None)
         bar = _bar(opts.trials, opts.progress)
         try:
+            if queued is not None:
+                _run_one(study, queued, _objective(opts, data))
             while pending:
                 _done_refs, pending = ray.wait(pending, timeout=1.0)
                 ray.get(_done_refs)  # a failed task raises here
@@ -156,6 +169,21 @@ def _optimize_on_ray(opts: TuneOptions, study: Any, storage: str, seed: int) -> 
     finally:
         if started:
             ray.shutdown()
+
+
+def _run_one(study: Any, trial: Any, objective: Any) -> None:
+    """Evaluate one asked trial and tell the study how it ended (as ``study.optimize`` would)."""
+    import optuna
+
+    try:
+        value = objective(trial)
+    except optuna.TrialPruned:
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    except BaseException:
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        raise
+    else:
+        study.tell(trial, value)
 
 
 def _bar(total: int, progress: bool) -> Any:
@@ -320,7 +348,7 @@ def tune(opts: TuneOptions, settings: Settings | None = None) -> TuneResult:
         study.enqueue_trial(defaults)
     t0 = time.perf_counter()
     if opts.backend == "ray":
-        _optimize_on_ray(opts, study, storage, seed)
+        _optimize_on_ray(opts, study, storage, seed, data)
     else:
         study.optimize(_objective(opts, data), n_trials=opts.trials, timeout=opts.timeout,
                        show_progress_bar=opts.progress, gc_after_trial=True)

@@ -129,6 +129,9 @@ def test_tune_on_ray_shares_one_study(fresh_home: Path) -> None:
     # 5 trials (the first is the enqueued default) run by two Ray tasks in one stored study
     study = optuna.load_study(study_name=res.study_name, storage=res.storage)
     assert res.n_trials == len(study.trials) == 5
+    # every trial ran once and finished; the queued defaults were taken by one process only
+    assert all(t.state.is_finished() for t in study.trials)
+    assert sum(t.params == study.trials[0].params for t in study.trials) == 1
     assert json.loads(res.params_path.read_text())["backend"] == "ray"
     with pytest.raises(LoanriskError, match="backend"):
         tune(TuneOptions(model="linear", dataset="lending-club-default", backend="spark"))
