@@ -9,6 +9,12 @@ from pathlib import Path
 import pytest
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Wide, fixed console for the CLI's Rich output: messages that name a long temporary path
+    must not wrap differently from one machine (or pytest run number) to the next."""
+    os.environ["COLUMNS"] = "200"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def loanrisk_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Point LOANRISK_HOME at a fresh directory for the whole session."""
