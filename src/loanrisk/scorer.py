@@ -26,7 +26,6 @@ Rules, stated once:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ import onnxruntime as ort
 
 from loanrisk.config import Settings, get_settings
 from loanrisk.errors import ModelLoadError
+from loanrisk.registry import sha256_file
 
 GOLDEN_TOLERANCE = 1e-5
 _EPS = 1e-9
@@ -52,14 +52,6 @@ class Decision:
     risk_score: float
     risk_tier: str
     reasons: list[str] = field(default_factory=list)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -164,7 +156,7 @@ class Scorer:
         onnx_path = model_dir / "model.onnx"
         if not onnx_path.exists():
             raise ModelLoadError(f"{onnx_path}: missing")
-        digest = _sha256(onnx_path)
+        digest = sha256_file(onnx_path)
         for source, want in (("manifest.json", manifest.get("sha256")),
                              ("the registry", expected_sha256)):
             if want and digest != want:

@@ -43,6 +43,21 @@ class LoanModel(Protocol):
         ...
 
 
+def class_selector(classes: np.ndarray, n_classes: int) -> np.ndarray | None:
+    """(K, C) 0/1 matrix placing the K classes seen in training among all C; None if K == C.
+
+    A model that saw only some classes (a rare grade missing from a small training split)
+    multiplies its (n, K) probabilities by it to give the (n, C) every model returns.
+    """
+    import numpy as np
+
+    if len(classes) == n_classes:
+        return None
+    sel = np.zeros((len(classes), n_classes))
+    sel[np.arange(len(classes)), classes] = 1.0
+    return sel
+
+
 def make_model(name: str, *, seed: int, task: str, **overrides: Any) -> LoanModel:
     """A new, unfitted model of kind ``name`` ("majority", "linear", "mlp" or "gbdt").
 

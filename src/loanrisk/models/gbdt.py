@@ -17,6 +17,7 @@ import numpy as np
 import onnx
 
 from loanrisk.errors import DataError
+from loanrisk.models import class_selector
 
 DEFAULTS: dict[str, Any] = {
     "n_estimators": 1000, "learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20,
@@ -78,18 +79,10 @@ class GBDTModel:
                          for part in ev.values() for k, v in part.items()} or None
         return self
 
-    def _selector(self) -> np.ndarray | None:
-        """(K, C) 0/1 matrix placing the seen classes' columns; None when all are seen."""
-        if len(self.classes_) == self.n_classes_:
-            return None
-        sel = np.zeros((len(self.classes_), self.n_classes_))
-        sel[np.arange(len(self.classes_)), self.classes_] = 1.0
-        return sel
-
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Probabilities (n, n_classes), float64, from the best iteration."""
         p = self.lgbm_.predict_proba(np.asarray(X, dtype=np.float32), num_iteration=self.n_iter_)
-        sel = self._selector()
+        sel = class_selector(self.classes_, self.n_classes_)
         return np.asarray(p, dtype=np.float64) if sel is None else p @ sel
 
     def to_onnx(self, n_features: int) -> onnx.ModelProto:
@@ -132,7 +125,7 @@ class GBDTModel:
                       helper.make_node("Concat", ["q", "p"], ["prob64"], axis=1)]
         else:
             nodes.append(helper.make_node("Softmax", ["raw64"], ["prob64"], axis=1))
-        last, sel = "prob64", self._selector()
+        last, sel = "prob64", class_selector(self.classes_, self.n_classes_)
         if sel is not None:
             inits.append(const("selector", sel, np.float64))
             nodes.append(helper.make_node("MatMul", ["prob64", "selector"], ["prob_all"]))

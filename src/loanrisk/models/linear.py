@@ -13,6 +13,7 @@ import numpy as np
 import onnx
 
 from loanrisk.errors import DataError
+from loanrisk.models import class_selector
 
 
 def _expit(z: np.ndarray) -> np.ndarray:
@@ -60,14 +61,6 @@ class LinearModel:
         self.intercept_ = self.sgd_.intercept_.astype(np.float64)
         return self
 
-    def _selector(self) -> np.ndarray | None:
-        """(K, C) 0/1 matrix placing the seen classes' columns; None when all are seen."""
-        if len(self.classes_) == self.n_classes_:
-            return None
-        sel = np.zeros((len(self.classes_), self.n_classes_))
-        sel[np.arange(len(self.classes_)), self.classes_] = 1.0
-        return sel
-
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Probabilities (n, n_classes) in float64, as ``SGDClassifier.predict_proba``."""
         z = np.asarray(X, dtype=np.float64) @ self.coef_.T + self.intercept_
@@ -78,7 +71,7 @@ class LinearModel:
             total = p.sum(axis=1, keepdims=True)
             zero = total == 0
             p = np.where(zero, 1.0, p) / np.where(zero, p.shape[1], total)
-        sel = self._selector()
+        sel = class_selector(self.classes_, self.n_classes_)
         return p if sel is None else p @ sel
 
     def to_onnx(self, n_features: int) -> onnx.ModelProto:
@@ -110,7 +103,7 @@ class LinearModel:
                 helper.make_node("Div", ["num", "den"], ["prob64"]),
             ]
         last = "prob64"
-        sel = self._selector()
+        sel = class_selector(self.classes_, self.n_classes_)
         if sel is not None:
             inits.append(const("selector", sel, f64))
             nodes.append(helper.make_node("MatMul", ["prob64", "selector"], ["prob_all"]))
