@@ -90,6 +90,10 @@ def learn(
              "the graph).")] = True,
     tuned: Annotated[bool, typer.Option(
         help="Use parameters saved by `loanrisk tune` when present.")] = True,
+    max_latency_us: Annotated[float | None, typer.Option(
+        help="Latency budget: choose the champion only among models whose p50 for scoring one "
+             "application with its reasons (measured in this run) is within this many µs.")
+    ] = None,
     summary_json: Annotated[Path | None, typer.Option(
         help="Also write the summary JSON here.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -107,6 +111,7 @@ def learn(
         models=tuple(m.strip() for m in models.split(",") if m.strip()),
         mlp={"max_epochs": mlp_epochs} if mlp_epochs else {},
         repeats=repeats, mlp_config=mlp_config, calibrate=calibrate, use_tuned=tuned,
+        max_latency_us=max_latency_us,
     )
     with console.status("learning…", spinner="dots") if quiet else _nullcontext():
         result = run_learn(opts)
@@ -141,9 +146,20 @@ def _print_models(summary: dict[str, Any]) -> None:
     table.add_column("model")
     for c in cols:
         table.add_column(c, justify="right")
+    timed = any("score_p50_us" in m for m in summary["models"].values())
+    if timed:
+        table.add_column("µs/app", justify="right")
     for name, m in summary["models"].items():
-        table.add_row(name, *("n/a" if m[c] is None else f"{m[c]:.4f}" for c in cols))
+        cells = ["n/a" if m[c] is None else f"{m[c]:.4f}" for c in cols]
+        if timed:
+            cells.append(f"{m['score_p50_us']:.0f}" if "score_p50_us" in m else "")
+        table.add_row(name, *cells)
     console.print(table)
+    if timed:
+        console.print("µs/app: p50 of scoring one application with its reasons, as the service "
+                      "does, on this machine now" + (
+                          f"; champion chosen among models within {summary['latency_budget_us']:g}"
+                          " µs" if summary.get("latency_budget_us") else ""), highlight=False)
 
 
 @app.command()

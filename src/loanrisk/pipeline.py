@@ -21,6 +21,7 @@ from loanrisk.config import Settings, get_settings
 from loanrisk.datasets import load_bundled, load_table
 from loanrisk.errors import LeakageError, LoanriskError
 from loanrisk.evaluate import Evaluation, evaluate, is_better
+from loanrisk.latency import Latency, within_budget
 from loanrisk.profile import Leak, leakage_check, profile
 from loanrisk.registry import PromotionResult, Registry, VersionInfo, sha256_file
 from loanrisk.report import write_report
@@ -58,6 +59,7 @@ class LearnOptions:
     calibrate: bool = True  # fit calibration on validation rows, inside each graph
     use_tuned: bool = True  # read <home>/tuned/<dataset>/<model>.json when present
     tuned_from: dict[str, str] = field(default_factory=dict)  # filled: model -> params file
+    max_latency_us: float | None = None  # champion only among models scoring within this p50
 
 
 @dataclass
@@ -71,6 +73,7 @@ class TrainedModel:
     parity: float
     eval_proba: np.ndarray
     seconds: float
+    latency: Latency | None = None  # one application with reasons, as served (learn fills it)
 
 
 @dataclass
@@ -105,6 +108,8 @@ def check_options(opts: LearnOptions) -> None:
                             f"not {opts.mlp_config!r}")
     if opts.repeats < 1:
         raise LoanriskError(f"--repeats must be at least 1, not {opts.repeats}")
+    if opts.max_latency_us is not None and not opts.max_latency_us > 0:
+        raise LoanriskError(f"--max-latency-us must be positive, not {opts.max_latency_us:g}")
 
 
 def load_inputs(opts: LearnOptions) -> tuple[pd.DataFrame, Schema]:
@@ -215,9 +220,28 @@ def monotone_vector(pre: Any, attrs: list[Any]) -> list[int]:
             for name, src in zip(pre.feature_names_, pre.feature_sources_, strict=True)]
 
 
-def pick_best(trained: list[TrainedModel], *, metric: str) -> TrainedModel:
-    """The model with the best primary metric (the majority baseline is never chosen)."""
-    contenders = [t for t in trained if t.name != "majority"] or trained
+def time_models(trained: list[TrainedModel], *, schema: Schema, attrs: list[Any], pre: Any,
+                df: pd.DataFrame, parts: Any, settings: Settings) -> None:
+    """Fill each model's ``latency``: its graph scoring evaluation rows one at a time, with
+    reasons, as the decision service would serve it."""
+    from loanrisk.latency import ServingContext, measure
+
+    names = [a.name for a in attrs]
+    ctx = ServingContext(
+        features=names, inputs=dict(pre.input_types_), classes=list(schema.classes),
+        task=schema.task, schema=schema.to_dict(),
+        reference=manifest.reference_values(df.iloc[parts.train], pre.input_types_))
+    records = manifest.records(df.iloc[parts.eval[:50]], names)
+    for t in trained:
+        t.latency = measure(t.graph, ctx, records, settings=settings)
+
+
+def pick_best(trained: list[TrainedModel], *, metric: str,
+              among: set[str] | None = None) -> TrainedModel:
+    """The model with the best primary metric (the majority baseline is never chosen), only
+    among the names in ``among`` when given."""
+    pool = [t for t in trained if among is None or t.name in among] or trained
+    contenders = [t for t in pool if t.name != "majority"] or pool
     best = contenders[0]
     for t in contenders[1:]:
         if is_better(t.evaluation.metrics[metric], best.evaluation.metrics[metric], metric=metric):
@@ -309,14 +333,18 @@ def learn(opts: LearnOptions, settings: Settings | None = None) -> LearnResult:
         opts = apply_tuned(opts, settings, key=opts.dataset or schema.name)
     parts = split(y, seed=opts.seed)
     pre, trained = fit_models(opts, schema, df, y, parts, attrs)
+    time_models(trained, schema=schema, attrs=attrs, pre=pre, df=df, parts=parts,
+                settings=settings)
+    among = within_budget({t.name: t.latency for t in trained if t.latency is not None},
+                          opts.max_latency_us)
     stats = None
     if opts.repeats > 1:
         from loanrisk.repeats import run_repeats
 
-        stats = run_repeats(opts, schema, df, y, attrs, first=trained)
+        stats = run_repeats(opts, schema, df, y, attrs, first=trained, among=among)
         best = next(t for t in trained if t.name == stats.best)
     else:
-        best = pick_best(trained, metric=schema.primary_metric)
+        best = pick_best(trained, metric=schema.primary_metric, among=among)
     extras = quality_checks(trained, best=best, schema=schema, attrs=attrs, df=df, parts=parts,
                             y_eval=y[parts.eval], settings=settings)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -326,7 +354,8 @@ def learn(opts: LearnOptions, settings: Settings | None = None) -> LearnResult:
                                     input_types=pre.input_types_, decision=extras["decision"])
     result = LearnResult(name, schema, trained, leaks, best.name, report_dir, {},
                          y_eval=y[parts.eval], repeats=stats, seed=opts.seed,
-                         extras={**extras, "tuned_from": dict(opts.tuned_from)})
+                         extras={**extras, "tuned_from": dict(opts.tuned_from),
+                                 "latency_budget_us": opts.max_latency_us})
     run_id = None
     if opts.register:
         from loanrisk.tracking import log_run

@@ -71,9 +71,13 @@ def aggregate(per_seed: dict[str, list[dict[str, float]]]) -> tuple[dict[str, di
     return mean, std
 
 
-def pick_best_mean(stats: RepeatStats, *, metric: str) -> str:
-    """The model with the best mean ``metric``; the majority baseline only if it is alone."""
-    names = [m for m in stats.mean if m != "majority"] or list(stats.mean)
+def pick_best_mean(stats: RepeatStats, *, metric: str, among: set[str] | None = None) -> str:
+    """The model with the best mean ``metric``; the majority baseline only if it is alone.
+
+    With ``among``, only those models compete (e.g. the ones within a latency budget).
+    """
+    pool = [m for m in stats.mean if among is None or m in among] or list(stats.mean)
+    names = [m for m in pool if m != "majority"] or pool
     best = names[0]
     for m in names[1:]:
         if is_better(stats.mean[m][metric], stats.mean[best][metric], metric=metric):
@@ -81,7 +85,7 @@ def pick_best_mean(stats: RepeatStats, *, metric: str) -> str:
     return best
 
 
-def explain(stats: RepeatStats, *, metric: str) -> str:
+def explain(stats: RepeatStats, *, metric: str, among: set[str] | None = None) -> str:
     """Why the best model won, and by how much relative to the spread over the splits.
 
     The margin over the runner-up is compared with the standard error of the paired difference
@@ -92,7 +96,13 @@ def explain(stats: RepeatStats, *, metric: str) -> str:
     n = len(stats.seeds)
     m, s = stats.mean[best][metric], stats.std[best][metric]
     head = f"{best} has the best mean {metric}: {m:.4f} ± {s:.4f} (std over {n} splits)"
-    others = [x for x in stats.mean if x not in (best, "majority")]
+    others = [x for x in stats.mean if x not in (best, "majority")
+              and (among is None or x in among)]
+    if among is not None:
+        left_out = sorted(set(stats.mean) - among - {"majority"})
+        if left_out:
+            head += (f" (among the models within the latency budget; {', '.join(left_out)} "
+                     "left out)")
     if not others:
         return head + "; no other model competed."
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
@@ -117,12 +127,13 @@ def explain(stats: RepeatStats, *, metric: str) -> str:
 
 
 def run_repeats(opts: LearnOptions, schema: Schema, df: pd.DataFrame, y: np.ndarray,
-                attrs: list[Attribute], *, first: list[TrainedModel]) -> RepeatStats:
+                attrs: list[Attribute], *, first: list[TrainedModel],
+                among: set[str] | None = None) -> RepeatStats:
     """Refit preprocessing and every model on the splits of seeds seed .. seed + repeats - 1.
 
     ``first`` are the models already fitted on the default seed's split (reused, not refitted).
-    Returns the per-seed metrics with mean, std, the best model on the mean primary metric and
-    the explanation.
+    Returns the per-seed metrics with mean, std, the best model on the mean primary metric
+    (only among ``among`` when given) and the explanation.
     """
     from loanrisk.pipeline import fit_models
     from loanrisk.split import split
@@ -138,8 +149,8 @@ def run_repeats(opts: LearnOptions, schema: Schema, df: pd.DataFrame, y: np.ndar
             per_seed[t.name].append(dict(t.evaluation.metrics))
     stats = RepeatStats(seeds=seeds, per_seed=per_seed)
     stats.mean, stats.std = aggregate(per_seed)
-    stats.best = pick_best_mean(stats, metric=schema.primary_metric)
-    stats.why = explain(stats, metric=schema.primary_metric)
+    stats.best = pick_best_mean(stats, metric=schema.primary_metric, among=among)
+    stats.why = explain(stats, metric=schema.primary_metric, among=among)
     return stats
 
 

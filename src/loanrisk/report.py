@@ -41,11 +41,13 @@ def build_summary(result: LearnResult, *, used: list[str]) -> dict[str, Any]:
     if result.promotion is not None:
         champion["promoted"] = result.promotion.promoted
         champion["reason"] = result.promotion.reason
-    models = {t.name: {k: _clean(v) for k, v in t.evaluation.metrics.items()}
-              | {"fit_seconds": round(t.seconds, 2)} for t in result.trained}
+    cost = {t.name: {"fit_seconds": round(t.seconds, 2)}
+            | (t.latency.as_dict() if t.latency is not None else {}) for t in result.trained}
+    models = {t.name: {k: _clean(v) for k, v in t.evaluation.metrics.items()} | cost[t.name]
+              for t in result.trained}
     if result.repeats is not None:  # means over the repeated splits, <metric>_std beside each
         models = {name: {k: _clean(v) for k, v in result.repeats.merged(name).items()}
-                  | {"fit_seconds": models[name]["fit_seconds"]} for name in models}
+                  | cost[name] for name in models}
     extras = result.extras
     return {
         "dataset": result.name,
@@ -63,6 +65,7 @@ def build_summary(result: LearnResult, *, used: list[str]) -> dict[str, Any]:
         "monotone": extras.get("monotone", {}),
         "decision": extras.get("decision"),
         "tuned_from": extras.get("tuned_from", {}),
+        "latency_budget_us": extras.get("latency_budget_us"),
         "leakage": [{"attribute": lk.attribute, "score": round(lk.score, 6),
                      "used": lk.attribute in used} for lk in result.leakage],
         "features": used,
@@ -126,6 +129,7 @@ def _markdown(result: LearnResult, summary: dict[str, Any], evals: list[Any]) ->
             if name != "majority" and beaten:
                 lines.append(f"- note: {name}'s accuracy {m['accuracy']:.4f} does not beat always "
                              f"answering the majority class ({maj['accuracy']:.4f}).")
+    lines += ["", *_cost_markdown(summary)]
     lines += ["", *quality_markdown(result, summary)]
     lines += ["", "## Leakage check", ""]
     if summary["leakage"]:
@@ -141,3 +145,26 @@ def _markdown(result: LearnResult, summary: dict[str, Any], evals: list[Any]) ->
     if (result.report_dir / "reliability.png").exists():
         lines += ["![reliability](reliability.png)", ""]
     return "\n".join(lines)
+
+
+def _cost_markdown(summary: dict[str, Any]) -> list[str]:
+    """The serving-cost table: each graph scoring one application with reasons, as served."""
+    models = {n: m for n, m in summary["models"].items() if "score_p50_us" in m}
+    if not models:
+        return []
+    budget = summary.get("latency_budget_us")
+    lines = ["## Serving cost", "",
+             "Each model's graph scoring one application with its reasons (the application and "
+             "one reference variant per attribute, in one onnxruntime call, one thread), as the "
+             "decision service runs it, on evaluation rows; this machine, this run."
+             + (f" The champion was chosen among the models within {budget:g} µs (p50)."
+                if budget else ""),
+             "", "| model | p50 µs | p99 µs | graph KiB |" + (" within budget |" if budget else ""),
+             "|---|---:|---:|---:|" + ("---|" if budget else "")]
+    for name, m in models.items():
+        row = (f"| {name} | {m['score_p50_us']:.0f} | {m['score_p99_us']:.0f} | "
+               f"{m['graph_kib']:.0f} |")
+        if budget:
+            row += " yes |" if m["score_p50_us"] <= budget else " no |"
+        lines.append(row)
+    return lines

@@ -54,6 +54,22 @@ class Decision:
     reasons: list[str] = field(default_factory=list)
 
 
+def serving_session(graph: Path | bytes) -> ort.InferenceSession:
+    """An onnxruntime session set up as the service runs it: CPU, one thread, all graph
+    optimisations. ModelLoadError when onnxruntime cannot load the graph."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1  # one application is tiny: threads cost more than they give
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3  # errors only
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(graph if isinstance(graph, bytes) else str(graph),
+                                    sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        where = "the graph" if isinstance(graph, bytes) else str(graph)
+        raise ModelLoadError(f"{where}: onnxruntime cannot load it ({exc})") from exc
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         return dict(json.loads(path.read_text()))
@@ -166,16 +182,7 @@ class Scorer:
         manifest["sha256"] = digest
         if version is not None:
             manifest["version"] = int(version)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1  # one application is tiny: threads cost more than they give
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3  # errors only
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            session = ort.InferenceSession(str(onnx_path), sess_options=opts,
-                                           providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelLoadError(f"{onnx_path}: onnxruntime cannot load it ({exc})") from exc
+        session = serving_session(onnx_path)
         scorer = cls(model_dir=model_dir, manifest=manifest, schema=schema, session=session,
                      settings=settings or get_settings())
         scorer.check_golden()

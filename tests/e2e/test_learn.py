@@ -41,6 +41,11 @@ def test_learn_grades_end_to_end(tmp_path: Path, fresh_home: Path) -> None:
               "reliability.png", "profile.json", "summary.json"):
         assert (report / f).exists(), f
     assert "majority" in (report / "report.md").read_text()
+    # what each graph costs to serve: one application with reasons, timed in this run
+    for m in s["models"].values():
+        assert 0 < m["score_p50_us"] <= m["score_p99_us"] and m["graph_kib"] > 0
+    assert s["models"]["ensemble"]["graph_kib"] > s["models"]["linear"]["graph_kib"]
+    assert "## Serving cost" in (report / "report.md").read_text()
 
 
 def test_learn_default_binary(tmp_path: Path, fresh_home: Path) -> None:
@@ -65,3 +70,20 @@ def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path: Path, fresh_home: 
     assert "no-such-data" in res.output and "Traceback" not in res.output
     res = runner.invoke(app, ["learn"])
     assert res.exit_code == 2 and "--dataset" in res.output
+
+
+def test_latency_budget_is_checked_and_explained(tmp_path: Path, fresh_home: Path) -> None:
+    res = runner.invoke(app, ["learn", "--dataset", "lending-club-default", "--max-latency-us",
+                              "-5"])
+    assert res.exit_code == 2 and "--max-latency-us must be positive" in res.output
+    # nothing can score in half a microsecond: a clear error naming the fastest model
+    res = runner.invoke(app, ["learn", "--dataset", "lending-club-default", "--sample", "1500",
+                              "--models", "majority,linear", "--max-latency-us", "0.5",
+                              "--quiet"])
+    assert res.exit_code == 2, res.output
+    assert "no model scores one application within --max-latency-us 0.5" in res.output
+    assert "the fastest is linear" in res.output and "Traceback" not in res.output
+    s = _learn(tmp_path, "--dataset", "lending-club-default", "--models", "majority,linear,gbdt",
+               "--max-latency-us", "1e9")
+    assert s["latency_budget_us"] == 1e9 and s["champion"]["model"] in ("linear", "gbdt")
+    assert "within 1e+09 µs" in (Path(s["report_dir"]) / "report.md").read_text()

@@ -1,0 +1,110 @@
+"""What serving each model would cost: one application scored with its reasons, as the service does.
+
+``learn`` runs every candidate's exported graph the way the decision service runs the champion
+(:class:`loanrisk.scorer.Scorer` on onnxruntime, one thread, the application and one reference
+variant per attribute in one call) on rows of the evaluation split. The report then shows cost
+next to quality, and ``learn --max-latency-us`` keeps the champion within a service-level budget.
+
+The figures are wall-clock times on the machine and load of that run: they compare models within
+one run; bench/bench_service.py measures the whole service (validation included).
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from loanrisk.errors import LoanriskError
+
+if TYPE_CHECKING:
+    from loanrisk.config import Settings
+
+ROUNDS = 200
+WARM_UP = 20
+
+
+@dataclass(frozen=True)
+class Latency:
+    """In-process scoring of one application with its reasons: p50 and p99 (µs), graph size."""
+
+    p50_us: float
+    p99_us: float
+    graph_kib: float
+
+    def as_dict(self) -> dict[str, float]:
+        """Rounded figures for the summary JSON."""
+        return {"score_p50_us": round(self.p50_us, 1), "score_p99_us": round(self.p99_us, 1),
+                "graph_kib": round(self.graph_kib, 1)}
+
+
+@dataclass(frozen=True)
+class ServingContext:
+    """What a graph needs besides itself to be scored like a model version (see manifest.json)."""
+
+    features: list[str]
+    inputs: dict[str, str]
+    classes: list[str]
+    task: str
+    reference: dict[str, Any]
+    schema: dict[str, Any]
+
+
+def measure(graph: bytes, ctx: ServingContext, records: list[dict[str, Any]], *,
+            settings: Settings, rounds: int = ROUNDS) -> Latency:
+    """Time ``rounds`` single-application calls (records taken in turn) after a warm-up.
+
+    The garbage collector is paused while timing, as ``timeit`` does. Raises LoanriskError when
+    there is no record to score.
+    """
+    from loanrisk.scorer import Scorer, serving_session
+
+    if not records:
+        raise LoanriskError("no evaluation rows to time the models on")
+    manifest = {"name": "candidate", "sha256": hashlib.sha256(graph).hexdigest(),
+                "classes": ctx.classes, "task": ctx.task, "features": ctx.features,
+                "inputs": ctx.inputs, "reference": ctx.reference}
+    scorer = Scorer(model_dir=Path("."), manifest=manifest, schema=ctx.schema,
+                    session=serving_session(graph), settings=settings)
+    for i in range(WARM_UP):
+        scorer.score([records[i % len(records)]])
+    times = np.empty(rounds)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for i in range(rounds):
+            record = records[i % len(records)]
+            t = time.perf_counter_ns()
+            scorer.score([record])
+            times[i] = time.perf_counter_ns() - t
+    finally:
+        if was_enabled:
+            gc.enable()
+    return Latency(p50_us=float(np.percentile(times, 50)) / 1e3,
+                   p99_us=float(np.percentile(times, 99)) / 1e3, graph_kib=len(graph) / 1024)
+
+
+def within_budget(latency: dict[str, Latency], budget_us: float | None) -> set[str] | None:
+    """The models whose p50 is within ``budget_us``; None when there is no budget.
+
+    Raises LoanriskError naming the fastest candidate when none fits (the majority baseline,
+    which has no skill, never counts).
+    """
+    if budget_us is None:
+        return None
+    if budget_us <= 0:
+        raise LoanriskError(f"--max-latency-us must be positive, not {budget_us:g}")
+    fits = {m for m, lat in latency.items() if lat.p50_us <= budget_us and m != "majority"}
+    if not fits:
+        timed = {m: lat for m, lat in latency.items() if m != "majority"} or latency
+        fastest = min(timed, key=lambda m: timed[m].p50_us)
+        raise LoanriskError(
+            f"no model scores one application within --max-latency-us {budget_us:g} µs on this "
+            f"machine: the fastest is {fastest} at {timed[fastest].p50_us:.0f} µs (p50). Raise "
+            "the budget, or train a smaller model (e.g. --models linear,gbdt).")
+    return fits
