@@ -232,8 +232,9 @@ def time_models(trained: list[TrainedModel], *, schema: Schema, attrs: list[Any]
         task=schema.task, schema=schema.to_dict(),
         reference=manifest.reference_values(df.iloc[parts.train], pre.input_types_))
     records = manifest.records(df.iloc[parts.eval[:50]], names)
+    timed = measure({t.name: t.graph for t in trained}, ctx, records, settings=settings)
     for t in trained:
-        t.latency = measure(t.graph, ctx, records, settings=settings)
+        t.latency = timed[t.name]
 
 
 def pick_best(trained: list[TrainedModel], *, metric: str,
