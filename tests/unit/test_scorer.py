@@ -82,6 +82,19 @@ def test_refuses_tampered_or_failing_models(tmp_path: Path) -> None:
         Scorer.load(d)
 
 
+def test_graph_inputs_must_match_the_features_and_public_run_still_works(tmp_path: Path) -> None:
+    d = build_model_dir(tmp_path / "m")
+    manifest = json.loads((d / "manifest.json").read_text())
+    manifest["features"] = manifest["features"][1:]  # the graph still wants the first one
+    (d / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelLoadError, match="needs inputs"):
+        Scorer.load(d)
+    s = Scorer.load(build_model_dir(tmp_path / "n"))
+    fast = s.score([GOOD, BAD])
+    s._run_raw = None  # onnxruntime's public run(), as with a binding that differs
+    assert s.score([GOOD, BAD]) == fast
+
+
 def test_one_application_repeatedly_gives_the_same_decision(binary: Path) -> None:
     """Validation + scoring + reasons of one application, as the latency benchmark runs them
     (bench/bench_service.py holds the speed figure; a timed test would flake on a busy machine)."""
