@@ -323,7 +323,7 @@ class Scorer:
         limit = self.settings.max_reasons
         order = np.argsort(-contrib, axis=1, kind="stable")[:, :max(limit, 1)]
         # plain Python values from here: numpy scalars are slow to touch one by one
-        top_k, top_c = order.tolist(), np.take_along_axis(contrib, order, axis=1).tolist()
+        top_k, top_c = order.tolist(), contrib[np.arange(n)[:, None], order].tolist()
         scores, rows = self.risk_score(base).tolist(), base.tolist()
         words, classes = self.reason_words, self.classes
         out: list[Decision] = []
