@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     target_approval_rate: float = Field(default=0.8, description="Share of applications to "
                                         "approve (rule approval_rate).")
     max_reasons: int = 4
+    max_latency_us: float | None = Field(
+        default=None, description="`learn` (and `learn --from-store`) chooses the champion only "
+        "among models scoring one application with reasons within this p50, in µs.")
     body_limit_bytes: int = 64 * 1024
     rate_limit_per_minute: int = 600
     poll_seconds: float = 10.0

@@ -106,7 +106,8 @@ def within_budget(latency: dict[str, Latency], budget_us: float | None) -> set[s
     if budget_us is None:
         return None
     if budget_us <= 0:
-        raise LoanriskError(f"--max-latency-us must be positive, not {budget_us:g}")
+        raise LoanriskError(f"--max-latency-us (LOANRISK_MAX_LATENCY_US) must be positive, not "
+                            f"{budget_us:g}")
     fits = {m for m, lat in latency.items() if lat.p50_us <= budget_us and m != "majority"}
     if not fits:
         timed = {m: lat for m, lat in latency.items() if m != "majority"} or latency

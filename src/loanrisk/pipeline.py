@@ -336,8 +336,8 @@ def learn(opts: LearnOptions, settings: Settings | None = None) -> LearnResult:
     pre, trained = fit_models(opts, schema, df, y, parts, attrs)
     time_models(trained, schema=schema, attrs=attrs, pre=pre, df=df, parts=parts,
                 settings=settings)
-    among = within_budget({t.name: t.latency for t in trained if t.latency is not None},
-                          opts.max_latency_us)
+    budget = opts.max_latency_us if opts.max_latency_us is not None else settings.max_latency_us
+    among = within_budget({t.name: t.latency for t in trained if t.latency is not None}, budget)
     stats = None
     if opts.repeats > 1:
         from loanrisk.repeats import run_repeats
@@ -356,7 +356,7 @@ def learn(opts: LearnOptions, settings: Settings | None = None) -> LearnResult:
     result = LearnResult(name, schema, trained, leaks, best.name, report_dir, {},
                          y_eval=y[parts.eval], repeats=stats, seed=opts.seed,
                          extras={**extras, "tuned_from": dict(opts.tuned_from),
-                                 "latency_budget_us": opts.max_latency_us})
+                                 "latency_budget_us": budget})
     run_id = None
     if opts.register:
         from loanrisk.tracking import log_run

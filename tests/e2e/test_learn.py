@@ -72,14 +72,21 @@ def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path: Path, fresh_home: 
     assert res.exit_code == 2 and "--dataset" in res.output
 
 
-def test_latency_budget_is_checked_and_explained(tmp_path: Path, fresh_home: Path) -> None:
+def test_latency_budget_is_checked_and_explained(tmp_path: Path, fresh_home: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from loanrisk.config import get_settings
+
     res = runner.invoke(app, ["learn", "--dataset", "lending-club-default", "--max-latency-us",
                               "-5"])
     assert res.exit_code == 2 and "--max-latency-us must be positive" in res.output
-    # nothing can score in half a microsecond: a clear error naming the fastest model
+    # nothing can score in half a microsecond (the budget from the configuration this time):
+    # a clear error naming the fastest model
+    monkeypatch.setenv("LOANRISK_MAX_LATENCY_US", "0.5")
+    get_settings.cache_clear()
     res = runner.invoke(app, ["learn", "--dataset", "lending-club-default", "--sample", "1500",
-                              "--models", "majority,linear", "--max-latency-us", "0.5",
-                              "--quiet"])
+                              "--models", "majority,linear", "--quiet"])
+    monkeypatch.delenv("LOANRISK_MAX_LATENCY_US")
+    get_settings.cache_clear()
     assert res.exit_code == 2, res.output
     assert "no model scores one application within --max-latency-us 0.5" in res.output
     assert "the fastest is linear" in res.output and "Traceback" not in res.output
