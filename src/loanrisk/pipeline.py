@@ -232,6 +232,8 @@ def time_models(trained: list[TrainedModel], *, schema: Schema, attrs: list[Any]
         task=schema.task, schema=schema.to_dict(),
         reference=manifest.reference_values(df.iloc[parts.train], pre.input_types_))
     records = manifest.records(df.iloc[parts.eval[:50]], names)
+    if not records:  # nothing to time on (a tiny table): the models keep latency None
+        return
     timed = measure({t.name: t.graph for t in trained}, ctx, records, settings=settings)
     for t in trained:
         t.latency = timed[t.name]
