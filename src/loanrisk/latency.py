@@ -108,6 +108,9 @@ def within_budget(latency: dict[str, Latency], budget_us: float | None) -> set[s
     if budget_us <= 0:
         raise LoanriskError(f"--max-latency-us (LOANRISK_MAX_LATENCY_US) must be positive, not "
                             f"{budget_us:g}")
+    if not latency:
+        raise LoanriskError("the latency budget needs timed models, and none could be timed "
+                            "(no evaluation rows): drop --max-latency-us for this table")
     fits = {m for m, lat in latency.items() if lat.p50_us <= budget_us and m != "majority"}
     if not fits:
         timed = {m: lat for m, lat in latency.items() if m != "majority"} or latency

@@ -23,6 +23,8 @@ def test_within_budget() -> None:
         within_budget(TIMES, 100)
     with pytest.raises(LoanriskError, match="must be positive"):
         within_budget(TIMES, 0)
+    with pytest.raises(LoanriskError, match="none could be timed"):
+        within_budget({}, 500)
     assert Latency(123.456, 200, 3.25).as_dict() == {"score_p50_us": 123.5,
                                                       "score_p99_us": 200.0, "graph_kib": 3.2}
 
