@@ -117,6 +117,7 @@ def drift_reference(df: pd.DataFrame, inputs: dict[str, str], score: np.ndarray)
 
 
 TRAIN_ROWS_FILE = "train_rows.parquet"
+Y_COLUMN = "__y__"  # the encoded target in a version's eval.parquet (and its row hashes)
 
 
 def _canonical(col: pd.Series) -> pd.Series:

@@ -21,7 +21,7 @@ from loanrisk.config import Settings, get_settings
 from loanrisk.datasets import load_bundled, load_table
 from loanrisk.errors import LeakageError, LoanriskError
 from loanrisk.evaluate import Evaluation, evaluate, is_better
-from loanrisk.latency import Latency, within_budget
+from loanrisk.latency import Latency, ServingContext, measure, within_budget
 from loanrisk.profile import Leak, leakage_check, profile
 from loanrisk.registry import PromotionResult, Registry, VersionInfo, sha256_file
 from loanrisk.report import write_report
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 ALL_MODELS = ("majority", "linear", "mlp", "gbdt", "ensemble")
 ENSEMBLE_MEMBERS = ("mlp", "gbdt")  # what the "ensemble" family averages, fitted before it
-Y_COLUMN = "__y__"  # the encoded target in a version's eval.parquet
+Y_COLUMN = manifest.Y_COLUMN
 
 
 @dataclass
@@ -224,8 +224,6 @@ def time_models(trained: list[TrainedModel], *, schema: Schema, attrs: list[Any]
                 df: pd.DataFrame, parts: Any, settings: Settings) -> None:
     """Fill each model's ``latency``: its graph scoring evaluation rows one at a time, with
     reasons, as the decision service would serve it."""
-    from loanrisk.latency import ServingContext, measure
-
     names = [a.name for a in attrs]
     ctx = ServingContext(
         features=names, inputs=dict(pre.input_types_), classes=list(schema.classes),

@@ -148,7 +148,7 @@ def unseen_by(champ_dir: Path, df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     if mask.all():
         return df, ""
     kept = df[mask]
-    y = kept["__y__"].to_numpy()
+    y = kept[mf.Y_COLUMN].to_numpy()
     if len(kept) < MIN_GATE_ROWS or len(np.unique(y)) < 2:
         return df, (f" ({int((~mask).sum())} of {len(df)} rows were in the champion's training "
                     "data, too many to leave out)")
@@ -318,6 +318,8 @@ class Registry:
         """Move ``champion`` to ``version`` if it beats the champion on the same evaluation data."""
         import pandas as pd
 
+        from loanrisk.manifest import Y_COLUMN as y_col
+
         candidate = self._info(self._version(name, version))
         current = self.champion(name)
         history = self._history(name)
@@ -349,7 +351,6 @@ class Registry:
                                    "no champion yet: the first version becomes champion",
                                    candidate_score=candidate.metrics.get(metric), metric=metric)
         eval_path = cand_dir / "eval.parquet"
-        y_col = "__y__"
         unfair = None
         overlap_note = ""
         try:
