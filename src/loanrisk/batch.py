@@ -112,6 +112,18 @@ def _cell(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else v
 
 
+def _number(v: Any) -> Any:
+    """A numeric attribute's cell: a file has no types, so "72000" is read as the number 72000
+    (the HTTP API, whose clients send JSON numbers, refuses strings); anything else unchanged,
+    for the validator to name."""
+    if isinstance(v, str):
+        try:
+            return float(v.strip())
+        except ValueError:
+            return v
+    return v
+
+
 def score_chunk(files: dict[str, bytes], version: int | None, start: int,
                 columns: dict[str, list[Any]]) -> tuple[list[dict[str, Any]],
                                                         list[dict[str, Any]]]:
@@ -119,9 +131,13 @@ def score_chunk(files: dict[str, bytes], version: int | None, start: int,
     served = _served(files, version)
     s = served.scorer
     n = len(next(iter(columns.values()))) if columns else 0
+    numeric = [f for f in s.features if s.inputs[f] != "string"]
     valid, where, rejected = [], [], []
     for i in range(n):
         rec = {f: _cell(columns[f][i]) for f in s.features if f in columns}
+        for f in numeric:
+            if f in rec:
+                rec[f] = _number(rec[f])
         obj, errors = served.validator.validate(rec)
         if errors:
             rejected += [{"row": start + i, "field": e.get("field"), "error": e.get("msg")}

@@ -4,9 +4,9 @@ The pydantic model accepts exactly: the model's feature attributes, the schema's
 text attributes (stored, never scored), and channel metadata. Everything else is rejected
 (``extra="forbid"``), so a client cannot set ``decision``, ``score``, ``model_version`` or ``id``.
 
-* numeric attributes: numbers (not booleans, not strings), within the training range widened by
-  ``RANGE_MARGIN`` x the range on each side, never below 0 when training saw no negative value,
-  and within the schema's own ``minimum``/``maximum``;
+* numeric attributes: JSON numbers (not booleans, not numbers in strings), within the training
+  range widened by ``RANGE_MARGIN`` x the range on each side, never below 0 when training saw
+  no negative value, and within the schema's own ``minimum``/``maximum``;
 * categorical attributes: one of the schema's categories, or of those seen in training;
 * attributes missing in training (manifest ``nullable``) may be null or absent; all others are
   required.
@@ -69,7 +69,7 @@ def _field(name: str, kind: str, manifest: dict[str, Any], attr: dict[str, Any],
         typ = float
         extra = {"ge": lo, "le": hi, "allow_inf_nan": False}
         extra = {k: v for k, v in extra.items() if v is not None}
-        extra["strict"] = False
+        extra["strict"] = True  # a number, not "72000" and not true (ints are fine)
     if nullable:
         return typ | None, Field(default=None, description=desc, **extra)
     return typ, Field(..., description=desc, **extra)
@@ -114,11 +114,13 @@ class RequestValidator:
                  ) -> tuple[BaseModel | None, list[dict[str, Any]]]:
         """The validated application, or None and a list of errors naming each field and why."""
         errors = _reject_bools(data, self._numeric)
+        said = {e["field"] for e in errors}
         try:
             obj = self.model.model_validate(data)
         except ValidationError as exc:
-            errors += [_detail(e, index)
-                       for e in exc.errors(include_input=False, include_url=False)]
+            errors += [d for d in (_detail(e, index) for e in
+                                   exc.errors(include_input=False, include_url=False))
+                       if d["field"] not in said]
             obj = None
         if errors:
             return None, errors
@@ -133,7 +135,11 @@ def _detail(err: Any, index: int | None) -> dict[str, Any]:
     loc = [str(x) for x in err.get("loc", ())]
     field = ".".join(loc) or "body"
     msg = str(err.get("msg", "invalid"))
-    if err.get("type") == "extra_forbidden":
+    if not loc and err.get("type") in ("model_type", "model_attributes_type", "dict_type"):
+        msg = "an application is a JSON object of attributes (POST /v1/score also takes a list)"
+    elif err.get("type") == "float_type":
+        msg = "Input should be a JSON number (not a string, not a boolean)"
+    elif err.get("type") == "extra_forbidden":
         msg = "Unknown field: not an attribute of the served model's schema (clients cannot set it)"
     elif err.get("type") == "missing":
         msg = "Field required by the served model's schema"

@@ -20,13 +20,10 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from loanrisk.errors import LoanriskError
+from loanrisk.outcomes import normalise, outcome_lookup
 
 _SINCE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-ADVERSE_WORDS = frozenset({"bad", "default", "defaulted", "charged_off", "charged off",
-                           "late", "delinquent", "declined"})
-GOOD_WORDS = frozenset({"good", "repaid", "paid", "fully_paid", "fully paid", "current",
-                        "approved", "on_time"})
 
 
 def parse_since(since: str | None, *, now: datetime | None = None) -> datetime | None:
@@ -238,11 +235,8 @@ def outcome_index(outcomes: pd.Series, classes: list[str]) -> np.ndarray:
     A class label maps to itself; for a binary target, words such as repaid / paid map to the
     good class and defaulted / charged_off to the adverse class.
     """
-    lookup = {c.lower(): i for i, c in enumerate(classes)}
-    if len(classes) == 2:
-        lookup.update({w: 0 for w in GOOD_WORDS if w not in lookup})
-        lookup.update({w: 1 for w in ADVERSE_WORDS if w not in lookup})
-    return np.array([lookup.get(str(o).strip().lower(), -1) for o in outcomes], dtype=np.int64)
+    lookup = outcome_lookup(classes)
+    return np.array([lookup.get(normalise(o), -1) for o in outcomes], dtype=np.int64)
 
 
 def attribute_frame(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:

@@ -78,6 +78,15 @@ def test_promote_rollback_under_load(tmp_path: Path) -> None:
             assert ready["model"]["version"] == v1 and "golden" in (ready["error"] or "")
             gate = c.post("/v1/admin/promote", json={"version": v1})
             assert gate.status_code == 422 and "does not beat" in gate.json()["detail"]
+            assert 'send "force": true' in gate.json()["detail"]  # HTTP advice, not CLI flags
+            unknown = c.post("/v1/admin/promote", json={"version": 99})
+            assert unknown.status_code == 422
+            assert "GET /v1/admin/versions" in unknown.json()["detail"]
+            assert c.post("/v1/admin/promote", json={"version": True}).status_code == 422
+            itself = c.put("/v1/admin/challenger", json={"mode": "shadow", "version": v1})
+            assert itself.status_code == 422 and "is the champion" in itself.json()["detail"]
+            unnamed = c.put("/v1/admin/challenger", json={"mode": "canary"})
+            assert unnamed.status_code == 422 and '"version"' in unnamed.json()["detail"]
     finally:
         stop.set()
         for t in threads:
@@ -85,6 +94,11 @@ def test_promote_rollback_under_load(tmp_path: Path) -> None:
         server.stop()
     assert set(codes) <= {200, 429}, codes
     assert versions[v1] > 0 and versions[v2] > 0 and v3 not in versions
+    log = (tmp_path / "s.log").read_text()  # the audit trail: who moved the champion, and why
+    assert log.count("admin promote by key") >= 3 and "admin rollback by key" in log
+    assert "admin promote refused by key" in log
+    for token in (key["Authorization"].split()[1], admin["Authorization"].split()[1]):
+        assert token not in log
 
 
 def test_serves_cached_champion_when_tracking_is_down(tmp_path: Path) -> None:

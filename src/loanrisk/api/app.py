@@ -11,9 +11,11 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import OperationalError
 
 from loanrisk import __version__
+from loanrisk.api import openapi
 from loanrisk.api.decide import InvalidRequest
 from loanrisk.api.deps import Service
 from loanrisk.api.drift import DriftGauges
@@ -76,8 +78,10 @@ def create_app(settings: Settings | None = None, *, model_name: str | None = Non
         drift.stop()
         holder.stop()
 
-    app = FastAPI(title="loanrisk decision service", version=__version__,
-                  description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc from files inside the package: they work on a network without internet
+    app = FastAPIOffline(title="loanrisk decision service", version=__version__,
+                         description=DESCRIPTION, lifespan=lifespan)
+    openapi.install(app, holder)
     app.state.service = service
     app.state.drift = drift
     for router in (applications.router, score.router, admin.router, health.router):
@@ -96,13 +100,20 @@ async def _invalid(_request: Request, exc: InvalidRequest) -> JSONResponse:
     return JSONResponse({"detail": exc.errors}, status_code=422)
 
 
-async def _invalid_fields(_request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _invalid_fields(request: Request, exc: RequestValidationError) -> JSONResponse:
     """FastAPI's own 422s (outcome, admin bodies) in the service's format, never echoing input."""
     errors = []
+    is_json = "json" in request.headers.get("content-type", "")
     for e in exc.errors():
         loc = [str(x) for x in e.get("loc", ())]
         field = ".".join(x for x in loc if x not in ("body", "query", "path", "header")) or "body"
-        errors.append({"loc": loc, "field": field, "type": e.get("type"), "msg": e.get("msg")})
+        kind, msg = e.get("type"), str(e.get("msg"))
+        if kind == "json_invalid":  # FastAPI puts the error's position where a field would be
+            loc, field = ["body"], "body"
+            msg = f"invalid JSON at position {e.get('loc', ('', '?'))[-1]}"
+        elif loc == ["body"] and not is_json:
+            msg = f"{msg}; send the body as JSON with the header Content-Type: application/json"
+        errors.append({"loc": loc, "field": field, "type": kind, "msg": msg})
     return JSONResponse({"detail": errors}, status_code=422)
 
 

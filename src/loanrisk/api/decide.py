@@ -25,10 +25,14 @@ def parse_json(body: bytes) -> Any:
     """The JSON body, or InvalidRequest naming the problem (without echoing the body)."""
     try:
         return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidRequest([{"loc": ["body"], "field": "body", "type": "json_invalid",
-                               "msg": f"invalid JSON at position {getattr(exc, 'pos', 0)}"}]
-                             ) from None
+    except json.JSONDecodeError as exc:
+        msg = f"invalid JSON at position {exc.pos}"
+    except UnicodeDecodeError as exc:
+        msg = f"not UTF-8 text at byte {exc.start}"
+    except RecursionError:
+        msg = "JSON nested too deeply"
+    raise InvalidRequest([{"loc": ["body"], "field": "body", "type": "json_invalid",
+                           "msg": msg}])
 
 
 def request_hash(data: Any) -> str:
@@ -84,17 +88,18 @@ def split_metadata(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
     return attrs, meta
 
 
-BODY_DOC_SINGLE: dict[str, Any] = {
-    "requestBody": {
+def body_doc(*, batch: bool) -> dict[str, Any]:
+    """The request body in OpenAPI before a model is loaded (then loanrisk.api.openapi types it
+    with the served model's own schema)."""
+    one = {"type": "object", "description": "One application (GET /v1/schema: its fields)."}
+    schema = ({"anyOf": [one, {"type": "array", "items": one, "minItems": 1,
+                               "maxItems": MAX_BATCH}]} if batch else one)
+    return {"requestBody": {
         "required": True,
-        "description": "The applicant attributes of the served model's schema (see GET "
-                       "/v1/schema for the exact fields, types, categories and ranges) plus "
-                       "channel metadata: channel, applicant_id, external_ref. Unknown fields "
-                       "are rejected.",
-        "content": {"application/json": {
-            "schema": {"type": "object", "additionalProperties": True},
-            "example": {"channel": "web", "external_ref": "form-8812", "funded_amnt": 12000,
-                        "term": "term_36", "annual_inc": 65000, "revol_util": 41.5},
-        }},
-    }
-}
+        "description": "The applicant attributes of the served model's schema (GET /v1/schema "
+                       "gives the exact fields, types, categories and ranges) plus channel "
+                       "metadata: channel, applicant_id, external_ref. Unknown fields are "
+                       "rejected." + (f" One application, or a list of 1 to {MAX_BATCH}."
+                                      if batch else ""),
+        "content": {"application/json": {"schema": schema}},
+    }}

@@ -59,7 +59,7 @@ class ApplicationDetail(ApplicationPublic):
 class OutcomeCreate(BaseModel):
     """The later truth about an application."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # 1 is a version; true is not
 
     outcome: str = Field(min_length=1, max_length=64,
                          description="What happened: a class label (e.g. good/bad, a grade), "
@@ -112,7 +112,7 @@ class ReadyPublic(BaseModel):
 class ChallengerRequest(BaseModel):
     """Which challenger to run beside the champion, and how."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # 1 is a version; true is not
 
     mode: Literal["off", "shadow", "canary"] = Field(
         description="off; shadow (scores every application, stored, never returned); canary "
@@ -139,7 +139,7 @@ class ChallengerStatus(BaseModel):
 class PromoteRequest(BaseModel):
     """Which version to promote."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # 1 is a version; true is not
 
     version: int = Field(ge=1, examples=[2])
     force: bool = Field(default=False, description="Skip the gate (promote even if not better).")

@@ -41,7 +41,33 @@ def test_create_read_outcome(api) -> None:
                  headers=api.web)
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "secret"
     assert "123456" not in bad.text
+    # an outcome the model's classes do not know is refused, saying what is accepted
+    typo = c.post(f"/v1/applications/{app_id}/outcome", json={"outcome": "maybe"},
+                  headers=api.web)
+    assert typo.status_code == 422 and typo.json()["detail"][0]["field"] == "outcome"
+    assert "good, bad" in typo.json()["detail"][0]["msg"] and "repaid" in typo.json()[
+        "detail"][0]["msg"]
+    words = c.post(f"/v1/applications/{app_id}/outcome", json={"outcome": " Charged_Off "},
+                   headers=api.web)
+    assert words.status_code == 201 and words.json()["outcome"] == "Charged_Off"
+    not_json = c.post(f"/v1/applications/{app_id}/outcome", content=b'{"outcome": "bad"}',
+                      headers={**api.web, "Content-Type": "text/plain"})
+    assert not_json.status_code == 422 and "Content-Type: application/json" in not_json.text
+    broken = c.post(f"/v1/applications/{app_id}/outcome", content=b'{"outcome":',
+                    headers={**api.web, "Content-Type": "application/json"})
+    assert broken.status_code == 422
+    assert broken.json()["detail"][0]["field"] == "body"
+    assert "invalid JSON at position" in broken.json()["detail"][0]["msg"]
+    # one timestamp format in every answer
+    assert body["created_at"].endswith("Z") and got.json()["created_at"] == body["created_at"]
     assert api.store.count_applications() == 1
+
+
+def test_empty_idempotency_key_is_refused(api) -> None:
+    r = api.client.post("/v1/applications", json=GOOD, headers={**api.web,
+                                                                "Idempotency-Key": "  "})
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "Idempotency-Key"
+    assert api.store.count_applications() == 0
 
 
 def test_channel_defaults_to_key(api) -> None:

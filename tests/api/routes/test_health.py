@@ -33,9 +33,19 @@ def test_openapi_documents_every_endpoint(api: Api) -> None:
               "/v1/admin/reload"):
         assert p in paths, p
         for op in paths[p].values():
-            assert op.get("summary"), (p, op)
-    assert "example" in str(paths["/v1/applications"]["post"]["requestBody"])
-    assert api.client.get("/docs").status_code == 200
+            assert op.get("summary") and op.get("description"), (p, op)
+    # the bodies are the served model's own schema, and its example is a valid application
+    app_schema = spec["components"]["schemas"]["Application"]
+    assert app_schema["additionalProperties"] is False and "income" in app_schema["properties"]
+    body = paths["/v1/applications"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"] == {"$ref": "#/components/schemas/Application"}
+    assert api.client.post("/v1/score", json=body["example"], headers=api.web).status_code == 200
+    score = paths["/v1/score"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert score["anyOf"][1]["type"] == "array" and score["anyOf"][1]["maxItems"] == 1000
+    docs = api.client.get("/docs")
+    assert docs.status_code == 200 and "cdn." not in docs.text  # works offline
+    js = docs.text.split('src="')[1].split('"')[0]
+    assert api.client.get(js).status_code == 200
 
 
 def test_not_ready_without_model(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ def test_score_single_and_batch(api: Api) -> None:
     ({**GOOD, "model_version": 3}, "model_version", "Unknown field"),
     ({**GOOD, "id": "x"}, "id", "Unknown field"),
     ({**GOOD, "income": "lots"}, "income", "number"),
+    ({**GOOD, "income": "72000"}, "income", "JSON number (not a string"),
     ({**GOOD, "income": True}, "income", "boolean"),
     ({**GOOD, "income": -5}, "income", "greater than or equal"),
     ({**GOOD, "dti": 1e9}, "dti", "less than or equal"),
@@ -81,3 +82,17 @@ def test_body_limit_and_rate_limit(tight: Api) -> None:
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
     # another key has its own bucket
     assert tight.client.post("/v1/score", json=GOOD, headers=tight.other).status_code == 200
+
+
+@pytest.mark.parametrize("body,why", [
+    (b"[" * 30000 + b"]" * 30000, "nested too deeply"),  # a RecursionError in the parser
+    (b'{"applicant_id": "\xe9"}', "not UTF-8 text at byte 18"),
+    (b"5", "a JSON object of attributes"),
+    (b"null", "a JSON object of attributes"),
+])
+def test_bodies_that_are_not_applications_are_422(api: Api, body: bytes, why: str) -> None:
+    r = api.client.post("/v1/score", content=body,
+                        headers={**api.web, "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert why in r.json()["detail"][0]["msg"], r.json()
+    assert "Application_" not in r.text  # no internal class names

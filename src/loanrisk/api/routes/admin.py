@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
@@ -20,7 +21,9 @@ from loanrisk.api.models import (
 from loanrisk.challenger import ChallengerPolicy
 from loanrisk.errors import GateError, LoanriskError, RegistryError
 from loanrisk.serving import ModelHolder
+from loanrisk.store import KeyInfo
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Message, "description": "Missing or unknown API key."},
@@ -37,11 +40,31 @@ def _registry_name(holder: ModelHolder) -> str:
     return holder.model_name
 
 
-def _refused(exc: LoanriskError) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+# The registry and the gate speak to the command line; over HTTP the same advice reads:
+_HTTP_WORDS = (("use --force", 'send "force": true'), ("pass --version N", 'send "version"'),
+               ("`loanrisk models list`", "GET /v1/admin/versions"))
+
+
+def for_http(message: str) -> str:
+    """A registry or gate message with its command-line advice in this API's terms."""
+    for cli, http in _HTTP_WORDS:
+        message = message.replace(cli, http)
+    return message
+
+
+def _refused(exc: LoanriskError | str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, for_http(str(exc)))
+
+
+def _audit(action: str, admin: KeyInfo, **what: Any) -> None:
+    """One WARNING line per change of what is served (who, what, why): the audit trail."""
+    details = " ".join(f"{k}={v}" for k, v in what.items())
+    log.warning("admin %s by key %s (%s): %s", action, admin.id, admin.channel, details)
 
 
 @router.get("/versions", summary="Registered versions of the served model",
+            description="Every registered version of the served model: version, model family, "
+                        "metrics, SHA-256, creation time and aliases (champion).",
             response_model=list[VersionPublic], responses=ERRORS)
 def versions(_admin: AdminDep, service: ServiceDep) -> Any:
     from loanrisk.registry import Registry
@@ -66,7 +89,7 @@ def _result(service: ServiceDep, res: Any) -> dict[str, Any]:
                          "loaded, verified and swapped in before this answers. A refusal is a "
                          "422 whose detail is the gate's reason.",
              response_model=PromotionPublic, responses=ERRORS)
-def promote(body: PromoteRequest, _admin: AdminDep, service: ServiceDep) -> Any:
+def promote(body: PromoteRequest, admin: AdminDep, service: ServiceDep) -> Any:
     from loanrisk.registry import Registry
 
     name = _registry_name(service.holder)
@@ -75,13 +98,19 @@ def promote(body: PromoteRequest, _admin: AdminDep, service: ServiceDep) -> Any:
     except (GateError, RegistryError) as exc:
         raise _refused(exc) from exc
     if not res.promoted:  # the gate said no: the champion (and what is served) is unchanged
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, res.reason)
+        _audit("promote refused", admin, model=name, version=body.version, reason=res.reason)
+        raise _refused(res.reason)
+    _audit("promote", admin, model=name, version=res.version, previous=res.previous,
+           forced=body.force, reason=res.reason)
     return _result(service, res)
 
 
 @router.post("/rollback", summary="Move the champion back to the previous version, then reload",
+             description="The champion alias returns to the version that held it before (no "
+                         "gate: it was the champion). The service loads, verifies and swaps it "
+                         "before answering.",
              response_model=PromotionPublic, responses=ERRORS)
-def rollback(_admin: AdminDep, service: ServiceDep) -> Any:
+def rollback(admin: AdminDep, service: ServiceDep) -> Any:
     from loanrisk.registry import Registry
 
     name = _registry_name(service.holder)
@@ -89,16 +118,23 @@ def rollback(_admin: AdminDep, service: ServiceDep) -> Any:
         res = Registry(service.settings).rollback(name)
     except RegistryError as exc:
         raise _refused(exc) from exc
+    _audit("rollback", admin, model=name, version=res.version, previous=res.previous)
     return _result(service, res)
 
 
 @router.post("/reload", summary="Check the registry (or the local directory) and swap now",
+             description="Instead of waiting for the next poll: reads where the champion alias "
+                         "points, and loads, verifies and swaps in a new version. A version that "
+                         "fails its hash or golden-input check is refused (see `error`); the "
+                         "old one keeps serving.",
              response_model=ReadyPublic, responses=ERRORS)
-def reload(_admin: AdminDep, service: ServiceDep) -> Any:
+def reload(admin: AdminDep, service: ServiceDep) -> Any:
     try:
         served = service.holder.reload()
     except LoanriskError as exc:
         raise _refused(exc) from exc
+    _audit("reload", admin, serving=served.scorer.version if served else None,
+           error=service.holder.last_error)
     return {"ready": served is not None, "model": served.scorer.describe() if served else None,
             "error": service.holder.last_error}
 
@@ -117,12 +153,20 @@ def challenger_status(_admin: AdminDep, service: ServiceDep) -> Any:
                         "be loaded is reported in `error` and the champion serves alone. With "
                         "--model-dir serving, set the challenger at start (--challenger-dir).",
             response_model=ChallengerStatus, responses=ERRORS)
-def set_challenger(body: ChallengerRequest, _admin: AdminDep, service: ServiceDep) -> Any:
+def set_challenger(body: ChallengerRequest, admin: AdminDep, service: ServiceDep) -> Any:
     holder = service.holder
     if body.mode != "off":
         _registry_name(holder)
+        if body.version is None:
+            raise _refused(f'challenger mode {body.mode}: send "version", the registered '
+                           "version to run beside the champion")
+        champion = holder.current.scorer.version if holder.current else None
+        if body.version == champion:
+            raise _refused(f"v{body.version} is the champion: a challenger must be another "
+                           "version (see GET /v1/admin/versions)")
     try:
         policy = ChallengerPolicy(mode=body.mode, share=body.share, version=body.version)
     except LoanriskError as exc:
         raise _refused(exc) from exc
+    _audit("challenger", admin, mode=body.mode, version=body.version, share=body.share)
     return holder.set_challenger(policy)

@@ -11,8 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from loanrisk.api.decide import (
-    BODY_DOC_SINGLE,
     InvalidRequest,
+    body_doc,
     decide,
     model_ref,
     parse_json,
@@ -29,6 +29,7 @@ from loanrisk.api.models import (
 )
 from loanrisk.api.routes.score import ERRORS
 from loanrisk.challenger import assignment_key
+from loanrisk.outcomes import outcome_error
 from loanrisk.store import DuplicateApplication, KeyInfo, Store
 from loanrisk.store_challenger import challenger_objects
 from loanrisk.store_tables import Application
@@ -42,7 +43,9 @@ NOT_FOUND = {404: {"model": Message, "description": "No such application for thi
 
 
 def _iso(ts: datetime) -> str:
-    return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).isoformat()  # SQLite drops the zone
+    """UTC, ISO 8601 with a Z, as pydantic writes datetimes in the other answers."""
+    aware = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)  # SQLite drops it
+    return aware.isoformat().replace("+00:00", "Z")
 
 
 def public(row: Application) -> dict[str, Any]:
@@ -87,11 +90,16 @@ def _visible(store: Store, app_id: uuid.UUID, key: KeyInfo) -> Application:
     response_model=ApplicationPublic,
     responses={**ERRORS, 200: {"model": ApplicationPublic,
                                "description": "Idempotent replay of the original answer."}},
-    openapi_extra=BODY_DOC_SINGLE,
+    openapi_extra=body_doc(batch=False),
 )
 async def create_application(request: Request, call: CallDep,
                              idempotency_key: IdemDep = None) -> Any:
     key, served, service = call.key, call.served, call.service
+    if idempotency_key is not None and not idempotency_key.strip():
+        raise InvalidRequest([{"loc": ["header", "Idempotency-Key"], "field": "Idempotency-Key",
+                               "type": "string_too_short",
+                               "msg": "empty Idempotency-Key: send a unique value (a UUID) or "
+                                      "leave the header out"}])
     data = parse_json(await request.body())
     digest = request_hash(data)
     store = service.store
@@ -166,14 +174,23 @@ def read_application(application_id: uuid.UUID, key: KeyDep, service: ServiceDep
     status_code=201,
     summary="Record what happened later",
     description="The later truth: repaid/defaulted, the auditor's decision, the assigned grade. "
-                "Kept for retraining and monitoring. Same visibility rule as reading.",
+                "Kept for retraining and monitoring (the latest outcome of an application "
+                "wins). The outcome must be one of the model's class labels or, for a binary "
+                "target, a word such as repaid, charged_off, approve or decline; anything else "
+                "is a 422 listing what is accepted. Same visibility rule as reading.",
     response_model=OutcomePublic,
     responses={**NOT_FOUND, 401: ERRORS[401], 422: ERRORS[422]},
 )
 def record_outcome(application_id: uuid.UUID, body: OutcomeCreate, key: KeyDep,
                    service: ServiceDep) -> Any:
     row = _visible(service.store, application_id, key)
-    out = service.store.add_outcome(row.id, outcome=body.outcome,
+    served = service.holder.current
+    if served is not None and served.scorer.name == row.model_name:  # its classes are known
+        problem = outcome_error(body.outcome, served.scorer.classes)
+        if problem:
+            raise InvalidRequest([{"loc": ["body", "outcome"], "field": "outcome",
+                                   "type": "outcome_unknown", "msg": problem}])
+    out = service.store.add_outcome(row.id, outcome=body.outcome.strip(),
                                     source=body.source or key.channel, api_key_id=key.id)
     return {"application_id": out.application_id, "outcome": out.outcome, "source": out.source,
             "recorded_at": out.recorded_at}

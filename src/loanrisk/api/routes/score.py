@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from loanrisk.api.decide import BODY_DOC_SINGLE, decide, decision_public, parse_json
+from loanrisk.api.decide import body_doc, decide, decision_public, parse_json
 from loanrisk.api.deps import CallDep
 from loanrisk.api.models import DecisionPublic, Message, ValidationErrorResponse
 
@@ -29,7 +29,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
                 "a list of them (a batch, up to 1000): the answer has the same shape.",
     response_model=DecisionPublic | list[DecisionPublic],
     responses=ERRORS,
-    openapi_extra=BODY_DOC_SINGLE,
+    openapi_extra=body_doc(batch=True),
 )
 async def score(request: Request, call: CallDep) -> Any:
     served, metrics = call.served, call.service.metrics
