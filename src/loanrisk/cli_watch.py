@@ -235,9 +235,22 @@ def _learn_from_store(kw: dict[str, Any]) -> None:
     from loanrisk.retrain import RetrainOptions, learn_from_store
 
     settings = _settings()
+    # the data and its schema come from the store and the champion: refuse what would be ignored
+    ignored = [flag for flag, key in (("--dataset", "dataset"), ("--data", "data"),
+                                      ("--schema", "schema"), ("--sample", "sample"),
+                                      ("--allow-leaky", "allow_leaky"))
+               if kw.get(key)]
+    if ignored:
+        raise LoanriskError(f"{', '.join(ignored)} cannot go with --from-store: it learns from "
+                            "the stored applications with the champion's schema (add bundled "
+                            "rows with --with-dataset)")
+    seed = kw.get("seed")
     opts = RetrainOptions(model=_model(settings, kw.get("name")), since=kw.get("since"),
-                          with_dataset=kw.get("with_dataset"), seed=kw.get("seed", 42),
-                          models=tuple(m.strip() for m in kw["models"].split(",") if m.strip()))
+                          with_dataset=kw.get("with_dataset"),
+                          seed=seed if seed is not None else settings.seed,
+                          models=tuple(m.strip() for m in kw["models"].split(",") if m.strip()),
+                          promote=bool(kw.get("promote", True)), force=bool(kw.get("force")),
+                          progress=not kw.get("quiet", False))
     res = learn_from_store(opts, settings)
     console.print(f"{opts.model}: {res.rows_from_store} stored applications with outcomes + "
                   f"{res.rows_from_dataset} original rows → v{res.version} · "

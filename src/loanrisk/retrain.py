@@ -46,6 +46,8 @@ class RetrainOptions:
     run_key: str | None = None  # default: one key per call (never skipped)
     progress: bool = False
     gbdt: dict[str, Any] = field(default_factory=dict)  # LGBM overrides, e.g. n_jobs
+    promote: bool = True  # try the gate after registering
+    force: bool = False  # promote even if the gate says no
 
 
 @dataclass
@@ -180,7 +182,8 @@ def learn_from_store(opts: RetrainOptions, settings: Settings | None = None) -> 
              counts["store"], counts["dataset"], key)
     res = learn(LearnOptions(data=work / "data.parquet", schema=work / "schema.json",
                              name=opts.model, models=opts.models, seed=opts.seed,
-                             progress=opts.progress, promote=True, gbdt=dict(opts.gbdt)),
+                             progress=opts.progress, promote=opts.promote, force=opts.force,
+                             gbdt=dict(opts.gbdt)),
                 settings)
     out = RetrainResult(key, False, counts["store"], counts["dataset"], counts["unlabelled"])
     if res.version is not None:

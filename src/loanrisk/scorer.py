@@ -40,7 +40,12 @@ from loanrisk.errors import ModelLoadError
 from loanrisk.registry import sha256_file
 
 GOLDEN_TOLERANCE = 1e-5
-_EPS = 1e-9
+# What counts as a push toward the worse outcome. The graph computes in float32: the same record
+# can come out a few units of 6e-8 apart when it is scored in a batch of another size (other
+# kernels), so changes below this are noise, never reasons; and contributions are compared at
+# REASON_RESOLUTION, so such noise cannot reorder two reasons either.
+REASON_MIN = 1e-5
+REASON_RESOLUTION = 6
 
 
 @dataclass(frozen=True)
@@ -318,7 +323,7 @@ class Scorer:
         bad = self._badness(proba)
         contrib = np.zeros((n, len(self.features)))
         # how much worse each actual value made it, against the reference value
-        contrib[rec_idx, feat_idx] = bad[rec_idx] - bad[n:]
+        contrib[rec_idx, feat_idx] = np.round(bad[rec_idx] - bad[n:], REASON_RESOLUTION)
         base = proba[:n]
         limit = self.settings.max_reasons
         order = np.argsort(-contrib, axis=1, kind="stable")[:, :max(limit, 1)]
@@ -329,7 +334,8 @@ class Scorer:
         out: list[Decision] = []
         for i in range(n):
             decision, adverse = self._decide_row(rows[i])
-            top = [k for k, c in zip(top_k[i][:limit], top_c[i][:limit], strict=True) if c > _EPS]
+            top = [k for k, c in zip(top_k[i][:limit], top_c[i][:limit], strict=True)
+                   if c > REASON_MIN]
             if adverse and not top and top_k[i]:
                 top = [top_k[i][0]]
             out.append(Decision(

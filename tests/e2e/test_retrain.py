@@ -81,6 +81,21 @@ def test_store_learning_promotes_better_refuses_worse(fresh_home: Path) -> None:
     assert again.skipped and again.version == better.version
     assert len(reg.list_versions(NAME)) == 3
 
+    # the command line: its default seed, --no-promote kept, options it would ignore refused
+    from typer.testing import CliRunner
+
+    from loanrisk.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["learn", "--from-store", "--name", NAME, "--models", "majority",
+                              "--no-promote", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "not promoted" in res.output and reg.champion(NAME).version == better.version
+    assert len(reg.list_versions(NAME)) == 4
+    res = runner.invoke(app, ["learn", "--from-store", "--name", NAME,
+                              "--dataset", "lending-club-default"])
+    assert res.exit_code != 0 and "--dataset cannot go with --from-store" in res.output
+
     # the scheduler keys runs by period and logs a failing run without stopping
     seen: list[object] = []
     n = schedule(RetrainOptions(model=NAME, since="2999-01-01"), every="7d", max_runs=2,
