@@ -140,8 +140,9 @@ def score_chunk(files: dict[str, bytes], version: int | None, start: int,
                 rec[f] = _number(rec[f])
         obj, errors = served.validator.validate(rec)
         if errors:
-            rejected += [{"row": start + i, "field": e.get("field"), "error": e.get("msg")}
-                         for e in errors]
+            rejected += [{"row": start + i, "field": e.get("field"),
+                          "error": "not a number" if e.get("type") == "float_type"
+                          else e.get("msg")} for e in errors]
             continue
         assert obj is not None
         valid.append(obj.model_dump())

@@ -5,18 +5,20 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
+from pydantic import ValidationError
 from rich.table import Table
 
 from loanrisk.errors import LoanriskError
+from loanrisk.terminal import make_console
 
-console = Console()
-err_console = Console(stderr=True)
+console = make_console()
+err_console = make_console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 app = typer.Typer(
@@ -31,6 +33,15 @@ app.add_typer(schema_app, name="schema")
 app.add_typer(models_app, name="models")
 
 
+def config_problem(exc: ValidationError) -> str:
+    """A settings ValidationError as one line per bad LOANRISK_* variable."""
+    parts = []
+    for e in exc.errors(include_url=False):
+        field = str(e.get("loc", ("?",))[0])
+        parts.append(f"LOANRISK_{field.upper()}: {e.get('msg')}")
+    return "configuration: " + "; ".join(parts) + " (README: Configuration)"
+
+
 def friendly(fn: F) -> F:
     """Print a user mistake as one clear message (exit code 2) instead of a traceback."""
 
@@ -39,8 +50,17 @@ def friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except LoanriskError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(2) from None
+            message = str(exc)
+        except ValidationError as exc:  # the configuration (LOANRISK_* variables, .env)
+            message = config_problem(exc)
+        except OSError as exc:  # the loanrisk home or a file cannot be read or written
+            where = exc.filename or ""
+            message = (f"{where}: {exc.strerror or exc}; check the path and its permissions "
+                       f"(LOANRISK_HOME is {os.environ.get('LOANRISK_HOME', '~/.loanrisk')})")
+        # markup off: messages quote user input and pip extras such as 'loanrisk[scale]'
+        err_console.print("[bold red]error:[/] ", end="", highlight=False)
+        err_console.print(message, markup=False, highlight=False)
+        raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -118,7 +138,13 @@ def learn(
     summary = result.summary
     if summary.get("warning"):
         err_console.print(f"[bold yellow]{summary['warning']}[/]", highlight=False)
-    _print_models(summary)
+    if summary.get("repeats"):  # means ± std over the splits, and why the champion won
+        from loanrisk.cli_quality import _print_means
+
+        _print_means(console, summary)
+        console.print(summary["repeats"]["why"], highlight=False)
+    else:
+        _print_models(summary)
     champ = summary["champion"]
     console.print(
         f"best: [bold]{champ['model']}[/] → {result.name} v{champ['version']} · champion: "

@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
         mlp_epochs: Annotated[int | None, Opt(help="Cap each mlp trial's epochs.")] = None,
         backend: Annotated[str, Opt(
             help="local (this process) or ray (trials as Ray tasks; pip install "
-                 "'loanrisk[scale]').")] = "local",
+                 "'loanrisk\\[scale]').")] = "local",
         workers: Annotated[int, Opt(help="Ray tasks sharing the trials (backend ray).")] = 2,
         ray_address: Annotated[str | None, Opt(
             help="Ray cluster address (default: RAY_ADDRESS, else a local Ray).")] = None,

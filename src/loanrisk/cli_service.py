@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from loanrisk.errors import LoanriskError
+from loanrisk.terminal import make_console
 
-console = Console()
+console = make_console()
 keys_app = typer.Typer(help="API keys for the decision service (stored hashed).",
                        no_args_is_help=True)
 DatabaseOpt = Annotated[str | None, typer.Option(
@@ -37,13 +37,15 @@ def _store(database: str | None):  # type: ignore[no-untyped-def]
     return Store(_settings(database).resolved_database_url)
 
 
-def default_model(settings) -> str:  # type: ignore[no-untyped-def]
-    """The only model with a known champion in the serving cache, else LoanriskError."""
+def default_model(settings, *, model_dir: bool = True) -> str:  # type: ignore[no-untyped-def]
+    """The only model with a known champion in the serving cache, else LoanriskError (whose
+    advice names --model-dir only for commands that have it)."""
     names = sorted(p.parent.name for p in settings.serving_cache.glob("*/champion.json"))
     if len(names) == 1:
         return names[0]
-    raise LoanriskError("which model? pass --model NAME (see `loanrisk models list`) or "
-                        "--model-dir PATH" + (f"; known: {', '.join(names)}" if names else ""))
+    raise LoanriskError("which model? pass --model NAME (see `loanrisk models list`)"
+                        + (" or --model-dir PATH" if model_dir else "")
+                        + (f"; known: {', '.join(names)}" if names else ""))
 
 
 def serve(
@@ -202,7 +204,7 @@ def score(
     workers: Annotated[int, typer.Option(help="Processes on this machine (local backend).")
                        ] = 1,
     backend: Annotated[str, typer.Option(
-        help="local (this machine) or ray (a Ray cluster; pip install 'loanrisk[scale]').")
+        help="local (this machine) or ray (a Ray cluster; pip install 'loanrisk\\[scale]').")
     ] = "local",
     ray_address: Annotated[str | None, typer.Option(
         help="Ray cluster address (default: RAY_ADDRESS, else a local Ray).")] = None,

@@ -9,12 +9,12 @@ import logging
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from loanrisk.errors import LoanriskError
+from loanrisk.terminal import make_console
 
-console = Console()
+console = make_console()
 ModelOpt = Annotated[str | None, typer.Option(
     "--model", help="Registered model name (default: the only one with a champion).")]
 DatabaseOpt = Annotated[str | None, typer.Option(
@@ -38,7 +38,7 @@ def _model(settings: Any, model: str | None) -> str:
         return model
     from loanrisk.cli_service import default_model
 
-    return str(default_model(settings))
+    return str(default_model(settings, model_dir=False))  # these commands read the registry
 
 
 def _print_json(obj: Any) -> None:

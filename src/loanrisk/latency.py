@@ -116,7 +116,8 @@ def within_budget(latency: dict[str, Latency], budget_us: float | None) -> set[s
         timed = {m: lat for m, lat in latency.items() if m != "majority"} or latency
         fastest = min(timed, key=lambda m: timed[m].p50_us)
         raise LoanriskError(
-            f"no model scores one application within --max-latency-us {budget_us:g} µs on this "
+            f"no model scores one application within the latency budget of {budget_us:g} µs "
+            "(--max-latency-us or LOANRISK_MAX_LATENCY_US) on this "
             f"machine: the fastest is {fastest} at {timed[fastest].p50_us:.0f} µs (p50). Raise "
             "the budget, or train a smaller model (e.g. --models linear,gbdt).")
     return fits

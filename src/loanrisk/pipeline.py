@@ -115,6 +115,10 @@ def check_options(opts: LearnOptions) -> None:
 def load_inputs(opts: LearnOptions) -> tuple[pd.DataFrame, Schema]:
     """The raw table and its schema, from a bundled dataset or a user's files."""
     if opts.dataset:
+        if opts.data is not None or opts.schema is not None:
+            raise LoanriskError(f"--dataset {opts.dataset} and --data/--schema both say what to "
+                                "learn from: give one (a bundled dataset, or your file with its "
+                                "schema)")
         return load_bundled(opts.dataset)
     if opts.data is None or opts.schema is None:
         raise LoanriskError(
@@ -130,6 +134,9 @@ def load_inputs(opts: LearnOptions) -> tuple[pd.DataFrame, Schema]:
 
 def prepare(df: pd.DataFrame, schema: Schema, *, sample: int | None, seed: int) -> pd.DataFrame:
     """Validated rows with a known target, optionally a stratified sample."""
+    if sample is not None and sample < 1:
+        raise LoanriskError(f"--sample {sample}: give a number of rows, at least 1 (leave it out "
+                            "to use every row)")
     schema.validate_frame(df)
     df = df[df[schema.target].notna()].reset_index(drop=True)
     if sample and sample < len(df):
@@ -332,7 +339,7 @@ def learn(opts: LearnOptions, settings: Settings | None = None) -> LearnResult:
         from loanrisk.tune import apply_tuned
 
         opts = apply_tuned(opts, settings, key=opts.dataset or schema.name)
-    parts = split(y, seed=opts.seed)
+    parts = split(y, seed=opts.seed, names=schema.classes)
     pre, trained = fit_models(opts, schema, df, y, parts, attrs)
     time_models(trained, schema=schema, attrs=attrs, pre=pre, df=df, parts=parts,
                 settings=settings)

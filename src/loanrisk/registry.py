@@ -195,6 +195,9 @@ class Registry:
         try:
             return self.client.get_model_version(name, str(version))
         except MlflowException as exc:
+            if name not in self.list_models():
+                raise RegistryError(f"no registered model named {name!r}; known: "
+                                    f"{', '.join(self.list_models()) or 'none'}") from exc
             raise RegistryError(
                 f"model {name!r} has no version {version}; see `loanrisk models list`"
             ) from exc

@@ -144,7 +144,8 @@ def run_repeats(opts: LearnOptions, schema: Schema, df: pd.DataFrame, y: np.ndar
     for seed in seeds[1:]:
         log.info("repeat: split seed %d", seed)
         sub = dataclasses.replace(opts, seed=seed, repeats=1)
-        _, trained = fit_models(sub, schema, df, y, split(y, seed=seed), attrs)
+        parts = split(y, seed=seed, names=schema.classes)
+        _, trained = fit_models(sub, schema, df, y, parts, attrs)
         for t in trained:
             per_seed[t.name].append(dict(t.evaluation.metrics))
     stats = RepeatStats(seeds=seeds, per_seed=per_seed)

@@ -101,9 +101,13 @@ def validate_frame(schema: Schema, df: pd.DataFrame, *, allow_leaky: bool = Fals
     needed = [a.name for a in schema.feature_attributes(allow_leaky=allow_leaky)]
     if require_target:
         needed.append(schema.target)
+    have = ", ".join(map(str, list(df.columns)[:30]))
+    if require_target and schema.target not in df.columns:
+        raise DataError(f"the table has no target column {schema.target!r} (schema "
+                        f"{schema.name!r}, \"target\"); its columns are: {have}. Set \"target\" "
+                        "in the schema to the column holding the outcome, or rename that column")
     absent = [n for n in needed if n not in df.columns]
     if absent:
-        have = ", ".join(map(str, list(df.columns)[:30]))
         raise DataError(f"the table lacks column(s) {', '.join(map(repr, absent))} that schema "
                         f"{schema.name!r} needs; its columns are: {have}. Rename the columns, or "
                         "mark the attributes post_decision/excluded in the schema")

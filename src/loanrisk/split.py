@@ -8,7 +8,9 @@ also stratified. Both steps are deterministic for a seed. Indices come back sort
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -61,12 +63,14 @@ def _two_way(idx: np.ndarray, y: np.ndarray, *, size: float, seed: int,
         return _per_class_split(idx, y, size=size, rng=np.random.default_rng(seed))
 
 
-def split(y: ArrayLike, *, seed: int, eval_size: float = 0.3, val_size: float = 0.15) -> Split:
+def split(y: ArrayLike, *, seed: int, eval_size: float = 0.3, val_size: float = 0.15,
+          names: Sequence[str] | None = None) -> Split:
     """Stratified train / val / eval positions for target ``y`` (labels or class indices).
 
     ``eval_size`` is a share of all rows; ``val_size`` a share of the rows left for training
     (``val_size=0`` gives an empty validation part). Raises DataError when a class has fewer than
-    two rows (it cannot appear in both training and evaluation) or when the sizes are invalid."""
+    two rows (it cannot appear in both training and evaluation) or when the sizes are invalid.
+    ``names``: the class labels when ``y`` holds class indices (for messages)."""
     labels = np.asarray([label_of(v) for v in np.asarray(y, dtype=object).ravel()], dtype=object)
     if not 0 < eval_size < 1:
         raise DataError(f"eval_size must be between 0 and 1, not {eval_size}")
@@ -78,7 +82,12 @@ def split(y: ArrayLike, *, seed: int, eval_size: float = 0.3, val_size: float = 
     if classes.size < 2:
         raise DataError(f"the target has a single class {classes.tolist()}; a model needs at "
                         "least two classes to learn from")
-    rare = [f"{c!r} ({n} row)" for c, n in zip(classes, counts, strict=True) if n < 2]
+    def name(c: Any) -> str:
+        if names is not None and isinstance(c, (int, np.integer)) and 0 <= c < len(names):
+            return repr(str(names[int(c)]))
+        return repr(c)
+
+    rare = [f"{name(c)} ({n} row)" for c, n in zip(classes, counts, strict=True) if n < 2]
     if rare:
         raise DataError(f"class(es) {', '.join(rare)} have fewer than 2 rows, so they cannot be "
                         "in both the training and the evaluation split; add rows, merge the "

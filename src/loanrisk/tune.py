@@ -305,7 +305,8 @@ def _prepare(opts: TuneOptions) -> tuple[str, dict[str, Any]]:
     df = prepare(df, schema, sample=opts.sample, seed=opts.seed)
     y = schema.encode_target(df[schema.target])
     attrs = schema.feature_attributes()
-    parts = split(y, seed=opts.seed)  # the evaluation rows are never read below
+    # the evaluation rows are never read below
+    parts = split(y, seed=opts.seed, names=schema.classes)
     pre = Preprocessor(attrs).fit(df.iloc[parts.train])
     data = {"X_tr": pre.transform(df.iloc[parts.train]), "y_tr": y[parts.train],
             "X_val": pre.transform(df.iloc[parts.val]), "y_val": y[parts.val],
@@ -334,7 +335,10 @@ def tune(opts: TuneOptions, settings: Settings | None = None) -> TuneResult:
     settings.ensure_home()
     key, data = _prepare(opts)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study_name = f"{key}-{opts.model}" + (f"-{opts.mlp_config}" if opts.model == "mlp" else "")
+    # trials are only comparable on one split: another --seed or --sample is another study
+    study_name = (f"{key}-{opts.model}" + (f"-{opts.mlp_config}" if opts.model == "mlp" else "")
+                  + (f"-seed{opts.seed}" if opts.seed != settings.seed else "")
+                  + (f"-n{opts.sample}" if opts.sample else ""))
     storage = storage_url(settings)
     seed = opts.seed + len(_done(storage, study_name))
     sampler, pruner = _sampler_pruner(seed)

@@ -88,7 +88,8 @@ def test_latency_budget_is_checked_and_explained(tmp_path: Path, fresh_home: Pat
     monkeypatch.delenv("LOANRISK_MAX_LATENCY_US")
     get_settings.cache_clear()
     assert res.exit_code == 2, res.output
-    assert "no model scores one application within --max-latency-us 0.5" in res.output
+    assert "no model scores one application within the latency budget of 0.5" in res.output
+    assert "LOANRISK_MAX_LATENCY_US" in res.output
     assert "the fastest is linear" in res.output and "Traceback" not in res.output
     s = _learn(tmp_path, "--dataset", "lending-club-default", "--models", "majority,linear,gbdt",
                "--max-latency-us", "1e9")

@@ -49,6 +49,7 @@ def test_scores_like_the_service_and_rejects_bad_rows(tmp_path: Path, model_dir:
     rejected = pd.read_csv(rep.rejected_file)  # type: ignore[arg-type]
     assert dict(zip(rejected["row"], rejected["field"], strict=True)) == {7: "income",
                                                                          11: "purpose"}
+    assert rejected.loc[rejected["row"] == 7, "error"].item() == "not a number"
     # the same decisions and reasons as the service's scorer, application by application
     served = Served.load(model_dir, settings=get_settings(), version=3)
     df = pd.read_csv(src)

@@ -94,7 +94,7 @@ def test_tune_is_stored_resumable_and_used_by_learn(fresh_home: Path) -> None:
                        progress=False)
     first = tune(opts)
     second = tune(opts)  # same study name: resumed, not restarted
-    assert first.study_name == second.study_name == "lending-club-default-linear"
+    assert first.study_name == second.study_name == "lending-club-default-linear-n1500"
     assert second.n_trials == 4 and first.storage.endswith("optuna.db")
     assert len(optuna.load_study(study_name=first.study_name, storage=first.storage).trials) == 4
     doc = json.loads(second.params_path.read_text())
