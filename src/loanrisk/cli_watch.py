@@ -28,9 +28,30 @@ def _settings(database: str | None = None) -> Any:
 
     settings = get_settings()
     if database:
+        _existing_sqlite(database)
         settings = settings.model_copy(update={"database_url": database})
     settings.ensure_home()
     return settings
+
+
+def _existing_sqlite(url: str) -> None:
+    """These commands read a store: a SQLite file named by --database must exist (opening it
+    would create an empty one and then report that it has no applications)."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise LoanriskError(f"--database {url!r}: not a database URL (sqlite:///PATH or "
+                            "postgresql://HOST/DB)") from exc
+    path = parsed.database
+    if parsed.get_backend_name() == "sqlite" and path and path != ":memory:" and \
+            not Path(path).exists():
+        raise LoanriskError(f"--database {url}: no such SQLite file {path}; check the path (the "
+                            "service's store is $LOANRISK_HOME/loanrisk.db by default)")
 
 
 def _model(settings: Any, model: str | None) -> str:

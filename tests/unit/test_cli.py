@@ -95,3 +95,34 @@ def test_promote_and_rollback_commands(fresh_home: Path) -> None:
     assert res.exit_code == 0 and "champion" in res.output
     res = runner.invoke(app, ["rollback", "cli-test"])
     assert res.exit_code == 0 and "v1" in res.output
+
+
+@pytest.mark.parametrize("args,env,says", [
+    (["models", "list"], {"LOANRISK_MAX_BAD_RATE": "abc"},
+     "configuration: LOANRISK_MAX_BAD_RATE: Input should be a valid number"),
+    (["models", "list"], {"LOANRISK_HOME": "/proc/nope"}, "/proc/nope: No such file"),
+    (["learn", "--dataset", "lending-club-default", "--sample", "-5"], {}, "--sample -5"),
+    (["learn", "--dataset", "lending-club-default", "--data", "x.csv"], {},
+     "--dataset lending-club-default and --data/--schema"),
+    (["monitor", "--database", "sqlite:////nonexistent/dir/x.db"], {}, "no such SQLite file"),
+])
+def test_user_mistakes_are_one_clear_line(fresh_home: Path, monkeypatch: pytest.MonkeyPatch,
+                                          args: list[str], env: dict[str, str],
+                                          says: str) -> None:
+    from loanrisk.config import get_settings
+
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    get_settings.cache_clear()
+    try:
+        res = runner.invoke(app, args)
+    finally:
+        get_settings.cache_clear()
+    assert res.exit_code == 2, res.output
+    assert says in " ".join(res.output.split()) and "Traceback" not in res.output
+
+
+def test_messages_keep_square_brackets() -> None:
+    """Rich markup must not eat pip extras such as 'loanrisk[scale]' in help or errors."""
+    res = runner.invoke(app, ["score", "--help"])
+    assert "loanrisk[scale]" in " ".join(res.output.split()).replace("│", "").replace(" ", "")
