@@ -68,10 +68,18 @@ def categorical_drift_bins(values: pd.Series, *, top: int = 20) -> dict[str, Any
 
 
 def reference_values(df: pd.DataFrame, inputs: dict[str, str]) -> dict[str, Any]:
-    """Per attribute a typical value (median, or most common category) used for reasons."""
+    """Per attribute a typical value used for reasons: the median, or the most common category;
+    missing (None) when most rows lack the attribute (joint income on individual applications:
+    an individual applicant is then typical there, not pushed toward a joint applicant's value).
+    """
     out: dict[str, Any] = {}
     for name, kind in inputs.items():
         col = df[name]
+        missing = col.isna() | (col.astype(str).str.strip() == "") if kind == "string" \
+            else pd.to_numeric(col, errors="coerce").isna()
+        if len(col) and missing.mean() > 0.5:
+            out[name] = None
+            continue
         if kind == "string":
             vc = col.dropna().astype(str).value_counts()
             out[name] = str(vc.index[0]) if len(vc) else ""

@@ -22,6 +22,9 @@ Rules, stated once:
   drops when it is replaced: P(adverse) for binary, the expected grade index for multiclass. The
   top ``max_reasons`` positive contributions, in the schema's plain ``reason`` words, are the
   reasons. An adverse decision (decline; a grade below the best) always gets at least one.
+  Words fit the value: a phrase that names a side ("Income is low") turns to the other side
+  ("Income is high") when the applicant's value lies above the reference, and a missing value
+  reads "<phrase> (not provided)". The reference of an attribute most rows lack is "missing".
 """
 
 from __future__ import annotations
@@ -46,6 +49,26 @@ GOLDEN_TOLERANCE = 1e-5
 # REASON_RESOLUTION, so such noise cannot reorder two reasons either.
 REASON_MIN = 1e-5
 REASON_RESOLUTION = 6
+# A reason phrase may name a side ("Income is low"); the words for the other side, used when the
+# applicant's value lies there (a high income that still pushed toward a worse grade).
+_ENDINGS = ((" is high", " is low"), (" is long", " is short"))
+_OPENINGS = (("Many ", "Few "),)
+NOT_PROVIDED = " (not provided)"
+
+
+def phrase_sides(phrase: str) -> tuple[str | None, str]:
+    """("high" | "low" | None, the phrase for the other side) of a reason phrase."""
+    for high, low in _ENDINGS:
+        if phrase.endswith(high):
+            return "high", phrase[: -len(high)] + low
+        if phrase.endswith(low):
+            return "low", phrase[: -len(low)] + high
+    for high, low in _OPENINGS:
+        if phrase.startswith(high):
+            return "high", low + phrase[len(high):]
+        if phrase.startswith(low):
+            return "low", high + phrase[len(low):]
+    return None, phrase
 
 
 @dataclass(frozen=True)
@@ -138,12 +161,15 @@ class Scorer:
             str(attrs.get(f, {}).get("reason") or attrs.get(f, {}).get("description") or f)
             for f in self.features
         ]
+        self._sides = [phrase_sides(w) for w in self.reason_words]
         ref = manifest.get("reference", {})
         self._reference: list[Any] = [self._cell(f, ref.get(f)) for f in self.features]
         self._float_names = [f for f in self.features if self.inputs[f] != "string"]
         self._string_names = [f for f in self.features if self.inputs[f] == "string"]
         pos = {f: k for k, f in enumerate(self.features)}
         self._float_pos = np.array([pos[f] for f in self._float_names], dtype=np.int64)
+        self._float_col = {pos[f]: j for j, f in enumerate(self._float_names)}
+        self._string_col = {pos[f]: j for j, f in enumerate(self._string_names)}
         self._string_pos = np.array([pos[f] for f in self._string_names], dtype=np.int64)
         self._ref_float = np.array([self._reference[k] for k in self._float_pos],
                                    dtype=np.float32)
@@ -318,7 +344,8 @@ class Scorer:
         if not records:
             return []
         n = len(records)
-        feed, rec_idx, feat_idx = self._variants(*self._matrices(records))
+        fl, st = self._matrices(records)
+        feed, rec_idx, feat_idx = self._variants(fl, st)
         proba = self._run(feed)
         bad = self._badness(proba)
         contrib = np.zeros((n, len(self.features)))
@@ -330,7 +357,7 @@ class Scorer:
         # plain Python values from here: numpy scalars are slow to touch one by one
         top_k, top_c = order.tolist(), contrib[np.arange(n)[:, None], order].tolist()
         scores, rows = self.risk_score(base).tolist(), base.tolist()
-        words, classes = self.reason_words, self.classes
+        classes = self.classes
         out: list[Decision] = []
         for i in range(n):
             decision, adverse = self._decide_row(rows[i])
@@ -343,9 +370,25 @@ class Scorer:
                 probabilities=dict(zip(classes, rows[i], strict=True)),
                 risk_score=scores[i],
                 risk_tier=self._tier(scores[i]),
-                reasons=[words[k] for k in top],
+                reasons=[self._worded(k, fl[i], st[i]) for k in top],
             ))
         return out
+
+    def _worded(self, k: int, fl_row: np.ndarray, st_row: np.ndarray) -> str:
+        """The reason for feature ``k`` in the words that fit the applicant's value: the other
+        side of a sided phrase when the value lies there, "(not provided)" for a missing one."""
+        phrase = self.reason_words[k]
+        if self.inputs[self.features[k]] == "string":
+            value = st_row[self._string_col[k]]
+            return phrase + NOT_PROVIDED if value == "" else phrase
+        j = self._float_col[k]
+        value, ref = float(fl_row[j]), float(self._ref_float[j])
+        if math.isnan(value):
+            return phrase + NOT_PROVIDED
+        side, other = self._sides[k]
+        if side is None or math.isnan(ref) or value == ref:
+            return phrase
+        return phrase if (value > ref) == (side == "high") else other
 
     def describe(self) -> dict[str, Any]:
         """Name, version, hash, kind, task and classes of this model (for /ready and metrics)."""

@@ -168,3 +168,34 @@ def test_float32_noise_never_adds_or_reorders_reasons(binary: Path) -> None:
             assert [d.reasons for d in s.score(records)] == clean
     finally:
         s._run = run
+
+
+def test_reason_words_fit_the_value(binary: Path) -> None:
+    from loanrisk.scorer import phrase_sides
+
+    assert phrase_sides("Income is low") == ("low", "Income is high")
+    assert phrase_sides("Loan term is long") == ("high", "Loan term is short")
+    assert phrase_sides("Many recent credit inquiries") == ("high", "Few recent credit inquiries")
+    assert phrase_sides("State of residence") == (None, "State of residence")
+    s = Scorer.load(binary)
+    words = dict(zip(s.features, s.reason_words, strict=True))
+    k = s.features.index("income")
+    fl, st = s._matrices([{**BAD, "income": 300000.0}, {**BAD, "dti": None}])
+    # a sided phrase turns when the value lies on the other side of the reference (60,000)
+    assert s._worded(k, fl[0], st[0]) == words["income"].replace(" is low", " is high")
+    bad_fl, bad_st = s._matrices([BAD])
+    assert s._worded(k, bad_fl[0], bad_st[0]) == words["income"]  # 20,000: low, as the phrase
+    assert s._worded(s.features.index("dti"), fl[1], st[1]) == words["dti"] + " (not provided)"
+
+
+def test_reference_is_missing_where_most_rows_lack_the_attribute() -> None:
+    import pandas as pd
+
+    from loanrisk.manifest import reference_values
+
+    df = pd.DataFrame({"joint_income": [None] * 7 + [80000.0, 90000.0, 100000.0],
+                       "joint_verified": [None] * 7 + ["yes", "no", "yes"],
+                       "income": [50000.0] * 9 + [None]})
+    ref = reference_values(df, {"joint_income": "float", "joint_verified": "string",
+                                "income": "float"})
+    assert ref == {"joint_income": None, "joint_verified": None, "income": 50000.0}
