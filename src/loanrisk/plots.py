@@ -20,12 +20,22 @@ def _pyplot():  # type: ignore[no-untyped-def]
     return plt
 
 
-def confusion_matrices(evals: list[Evaluation], path: Path, *, title: str = "") -> Path:
-    """Row-normalised confusion-matrix heat maps, one panel per model, side by side."""
+def confusion_matrices(evals: list[Evaluation], path: Path, *, title: str = "",
+                       subtitles: list[str] | None = None) -> Path:
+    """Row-normalised confusion-matrix heat maps, one panel per model, side by side; under each
+    model's name its macro F1 and ROC-AUC, or the given subtitle."""
     plt = _pyplot()
     n = len(evals)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.2), squeeze=False)
-    for ax, ev in zip(axes[0], evals, strict=True):
+    cols = min(n, 3)  # at most three panels a row: the counts stay legible on a page
+    rows = -(-n // cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.2 * rows), squeeze=False)
+    for ax in grid.ravel()[n:]:
+        ax.axis("off")
+    axes = [grid.ravel()[:n]]
+    subtitles = subtitles or [
+        f"macro F1 {ev.metrics.get('f1_macro', float('nan')):.3f} · "
+        f"ROC-AUC {ev.metrics.get('roc_auc', float('nan')):.3f}" for ev in evals]
+    for ax, ev, sub in zip(axes[0], evals, subtitles, strict=True):
         cm = ev.confusion.astype(float)
         rows = cm.sum(axis=1, keepdims=True)
         norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
@@ -35,9 +45,7 @@ def confusion_matrices(evals: list[Evaluation], path: Path, *, title: str = "") 
         ax.set_yticks(range(k), ev.classes, fontsize=8)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
-        f1 = ev.metrics.get("f1_macro", float("nan"))
-        auc = ev.metrics.get("roc_auc", float("nan"))
-        ax.set_title(f"{ev.model}\nmacro F1 {f1:.3f} · ROC-AUC {auc:.3f}", fontsize=10)
+        ax.set_title(f"{ev.model}\n{sub}", fontsize=10)
         if k <= 10:
             for i in range(k):
                 for j in range(k):
@@ -52,20 +60,23 @@ def confusion_matrices(evals: list[Evaluation], path: Path, *, title: str = "") 
     return path
 
 
-def training_curves(history: dict[str, list[float]], path: Path, *, title: str = "mlp") -> Path:
-    """Loss and accuracy per epoch, train vs validation."""
+def training_curves(history: dict[str, list[float]], path: Path, *, title: str = "mlp",
+                    step: str = "epoch") -> Path:
+    """Every recorded series per ``step`` (epoch, boosting round): losses in one panel,
+    accuracies in another (a panel only where there are series), train vs validation."""
     plt = _pyplot()
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
-    epochs = range(1, len(history.get("train_loss", [])) + 1)
-    for key, ax in (("loss", a1), ("acc", a2)):
-        for split in ("train", "val"):
-            vals = history.get(f"{split}_{key}")
-            if vals:
-                ax.plot(epochs, vals, label=split)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("accuracy" if key == "acc" else "loss")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend()
+    groups = [("loss", {k: v for k, v in history.items() if v and "loss" in k}),
+              ("accuracy", {k: v for k, v in history.items() if v and "acc" in k})]
+    groups = [(name, series) for name, series in groups if series]
+    if not groups:
+        raise ValueError(f"{title}: the training history has no loss or accuracy series")
+    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4), squeeze=False)
+    for ax, (name, series) in zip(axes[0], groups, strict=True):
+        for key, vals in series.items():
+            ax.plot(range(1, len(vals) + 1), vals, label=key.replace("_", " "))
+        ax.set_xlabel(step)
+        ax.set_ylabel(name)
+        ax.legend()
         ax.grid(alpha=0.3)
     fig.suptitle(f"{title}: training curves")
     fig.tight_layout()

@@ -6,7 +6,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from loanrisk import plots
+from loanrisk import plots, report_threshold
 from loanrisk.evaluate import comparison_table
 from loanrisk.repeats import summary_block
 from loanrisk.report_quality import quality_markdown
@@ -88,13 +88,21 @@ def write_report(result: LearnResult, *, prof: Profile, allow_leaky: bool,
     for t in result.trained:
         hist = getattr(t.model, "history_", None)
         if hist:
-            plots.training_curves(hist, out / f"training_curves_{t.name}.png", title=t.name)
+            plots.training_curves(hist, out / f"training_curves_{t.name}.png", title=t.name,
+                                  step="boosting round" if t.name == "gbdt" else "epoch")
     if result.y_eval is not None:
         curves = {t.name: plots.reliability_curve(result.y_eval, t.eval_proba)
                   for t in result.trained}
         plots.reliability(curves, out / "reliability.png", title=f"{result.name}: calibration")
     (out / "profile.json").write_text(json.dumps(prof.to_dict(), indent=1, default=str))
     summary = build_summary(result, used=used)
+    rule = (result.extras or {}).get("decision")
+    if result.schema.task == "binary" and result.y_eval is not None and rule:
+        table = report_threshold.at_threshold(result.trained, result.y_eval, rule)
+        report_threshold.figure(result.trained, table, out,
+                                title=f"{result.name}: at each model's decline threshold")
+        summary["at_threshold"] = {n: {k: v for k, v in m.items() if k != "confusion"}
+                                   for n, m in table.items()}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "report.md").write_text(_markdown(result, summary, evals))
     return summary
@@ -129,6 +137,9 @@ def _markdown(result: LearnResult, summary: dict[str, Any], evals: list[Any]) ->
             if name != "majority" and beaten:
                 lines.append(f"- note: {name}'s accuracy {m['accuracy']:.4f} does not beat always "
                              f"answering the majority class ({maj['accuracy']:.4f}).")
+    if summary.get("at_threshold"):
+        lines += ["", *report_threshold.markdown(summary["at_threshold"],
+                                                 result.extras["decision"])]
     lines += ["", *_cost_markdown(summary)]
     lines += ["", *quality_markdown(result, summary)]
     lines += ["", "## Leakage check", ""]

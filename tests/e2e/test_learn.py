@@ -95,3 +95,13 @@ def test_latency_budget_is_checked_and_explained(tmp_path: Path, fresh_home: Pat
                "--max-latency-us", "1e9")
     assert s["latency_budget_us"] == 1e9 and s["champion"]["model"] in ("linear", "gbdt")
     assert "within 1e+09 µs" in (Path(s["report_dir"]) / "report.md").read_text()
+    # binary: every model also judged at its own decline threshold, as the lender uses it
+    at = s["at_threshold"]
+    assert set(at) == {"majority", "linear", "gbdt"}
+    assert at["majority"]["declined_share"] in (0.0, 1.0)  # one score for all: all or none
+    assert at["gbdt"]["declined_share"] > 0 and at["gbdt"]["bad_declined_share"] > 0
+    assert 0 < at["gbdt"]["declined_share"] < 1
+    report = Path(s["report_dir"])
+    assert "## At the decision threshold" in (report / "report.md").read_text()
+    assert (report / "confusion_at_threshold.png").exists()
+    assert (report / "training_curves_gbdt.png").exists()
