@@ -41,9 +41,12 @@ def ui(
     if api_url:
         env["LOANRISK_API_URL"] = api_url
     typer.echo(f"loanrisk ui on http://{address}:{port} (Ctrl-C to stop)")
-    try:
-        code = subprocess.call(streamlit_command(port=port, address=address, headless=headless),
-                               env=env)
+    cmd = streamlit_command(port=port, address=address, headless=headless)
+    if hasattr(os, "execve"):  # become Streamlit: a SIGTERM to `loanrisk ui` then stops it
+        sys.stdout.flush()
+        os.execve(cmd[0], cmd, env)
+    try:  # pragma: no cover - platforms without exec
+        code = subprocess.call(cmd, env=env)
     except KeyboardInterrupt:
         code = 0
     raise typer.Exit(code)

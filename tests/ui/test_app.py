@@ -57,11 +57,17 @@ def test_decide_scores_an_example_with_reasons(model_home: Path) -> None:
 
 
 def test_decide_rejects_what_the_service_would_reject(model_home: Path) -> None:
+    """Out of range or emptied: the field is named and nothing is scored (the widgets have no
+    bounds of their own, which would silently keep the last valid number)."""
     at = _app()
-    field = next(n for n in at.number_input if n.min is not None and n.max is not None)
-    field.set_value(field.max).run()  # the widget bounds are the service's bounds: still valid
+    fields = {n.label: n for n in at.number_input}
+    fields["funded_amnt"].set_value(1e12)
+    fields["annual_inc"].set_value(None)
     _button(at, "Score").click().run()
-    assert not at.error, [e.value for e in at.error]
+    errors = "\n".join(str(e.value) for e in at.error)
+    assert "funded_amnt: Input should be less than or equal to" in errors
+    assert "annual_inc: Field required" in errors
+    assert not at.metric  # no decision shown
 
 
 def test_models_lists_the_version_with_champion_and_report(model_home: Path) -> None:
@@ -106,3 +112,9 @@ def test_applications_counts_tiers_and_drift() -> None:
     assert len(table) == len(records)
     assert "attributes" not in table.columns  # raw values hidden by default
     assert "Drift" in [s.value for s in at.subheader]
+    assert "UTC" in _texts(at) and "(predicted risk score)" in set(at.dataframe[1].value[
+        "attribute"])
+    at.toggle[0].set_value(True).run()  # one column per attribute and probability
+    assert not at.exception, [e.value for e in at.exception]
+    raw = at.dataframe[0].value
+    assert {"funded_amnt", "p_good", "p_bad"} <= set(raw.columns)

@@ -132,6 +132,17 @@ def api_url() -> str | None:
     return url.rstrip("/") or None
 
 
+def served_model(url: str, *, timeout: float = 3.0) -> dict[str, Any] | None:
+    """What the decision service at ``url`` serves (its /ready ``model``), None if unknown."""
+    import httpx
+
+    try:
+        model = httpx.get(f"{url}/ready", timeout=timeout).json().get("model")
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+    return dict(model) if isinstance(model, dict) else None
+
+
 def score_http(url: str, record: dict[str, Any], *, timeout: float = 10.0) -> dict[str, Any]:
     """Score one record with the service's ``POST /v1/score`` (the champion it serves).
 

@@ -27,7 +27,12 @@ def _counts(apps: pd.DataFrame) -> None:
 def _table(apps: pd.DataFrame) -> None:
     show_raw = st.toggle("Show applicant attribute values", value=False,
                          help="Off by default: raw attributes are personal data.")
-    frame = apps if show_raw else apps.drop(columns=HIDDEN)
+    frame = apps.drop(columns=HIDDEN)
+    if show_raw:  # one column per attribute and per class probability, not dicts in a cell
+        attrs = pd.json_normalize(apps["attributes"].tolist()).set_index(apps.index)
+        probs = pd.json_normalize(apps["probabilities"].tolist()).set_index(apps.index)
+        frame = pd.concat([frame, attrs.astype(str).where(attrs.notna(), ""),
+                           probs.add_prefix("p_")], axis=1)
     st.dataframe(frame, hide_index=True, width="stretch")
 
 
@@ -37,9 +42,9 @@ def _drift(apps: pd.DataFrame, p: common.Picked | None) -> None:
         st.caption("Drift compares recent applications with a model's training data: learn a "
                    "model first.")
         return
-    mine = apps[apps["model_name"] == p.name]
+    mine = apps
     if mine.empty:
-        st.caption(f"No stored applications were scored by {p.name}.")
+        st.caption(f"No stored applications were scored by {p.name} yet.")
         return
     try:
         table = data.drift_table(mine, common.manifest_of(p.version), common.settings())
@@ -53,6 +58,8 @@ def _drift(apps: pd.DataFrame, p: common.Picked | None) -> None:
     st.caption(f"Population stability (PSI) of the {len(mine)} most recent applications scored "
                f"by {p.name} against v{p.version.version}'s training data · watch ≥ 0.1, "
                "alert ≥ 0.25")
+    table = table.assign(attribute=table["attribute"].replace(
+        {"__score__": "(predicted risk score)"}))
     st.bar_chart(table.head(15), x="attribute", y="psi", sort="-psi", height=280)
     st.dataframe(table, hide_index=True, width="stretch")
 
@@ -62,19 +69,24 @@ def render() -> None:
     st.title("Applications")
     settings = common.settings()
     limit = st.select_slider("Most recent", options=[100, 500, 1000, 5000], value=500)
-    try:
-        apps = data.recent_applications(settings, limit=limit)
+    p = common.picked()
+    try:  # the sidebar's model only: decisions, tiers and thresholds differ between models
+        apps = data.recent_applications(settings, limit=limit, model=p.name if p else None)
     except Exception as exc:  # a store that cannot be read should not take the app down
         st.error(f"Cannot read the application store: {exc}")
         return
     if apps.empty:
-        st.info("No applications stored yet. Start the decision service (`loanrisk serve`) and "
-                "send applications to `POST /v1/applications`.", icon=":material/info:")
+        st.info("No applications stored yet" + (f" for {p.name}" if p else "") + ". Start the "
+                "decision service (`loanrisk serve`) and send applications to "
+                "`POST /v1/applications`.", icon=":material/info:")
         return
-    st.caption(f"{len(apps)} most recent applications · newest {apps['created_at'].max()}")
+    newest = pd.Timestamp(apps["created_at"].max())
+    newest = newest.tz_localize("UTC") if newest.tzinfo is None else newest.tz_convert("UTC")
+    st.caption(f"{len(apps)} most recent applications" + (f" scored by {p.name}" if p else "")
+               + f" · newest {newest:%Y-%m-%d %H:%M:%S} UTC")
     _counts(apps)
     _table(apps)
-    _drift(apps, common.picked())
+    _drift(apps, p)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,8 @@ def _load_example(p: common.Picked, specs: list[FieldSpec], rows: list[dict[str,
     """Button callback: put the next example applicant into the form's widgets."""
     if not rows:
         return
-    i = st.session_state.get("example_index", -1) + 1
-    st.session_state["example_index"] = i
+    i = st.session_state.get(_key(p, "example_index"), -1) + 1  # per model version
+    st.session_state[_key(p, "example_index")] = i
     row = rows[i % len(rows)]
     for spec in specs:
         value = forms.form_value(spec, row.get(spec.name))
@@ -34,7 +34,8 @@ def _load_example(p: common.Picked, specs: list[FieldSpec], rows: list[dict[str,
             value = min(max(value, spec.low if spec.low is not None else value),
                         spec.high if spec.high is not None else value)
         st.session_state[_key(p, spec.name)] = value
-    st.session_state["example_label"] = f"example applicant #{i % len(rows) + 1} of {len(rows)}"
+    st.session_state["example_label"] = (
+        _key(p, ""), f"example applicant #{i % len(rows) + 1} of {len(rows)}")
 
 
 def _widget(p: common.Picked, spec: FieldSpec) -> Any:
@@ -43,9 +44,10 @@ def _widget(p: common.Picked, spec: FieldSpec) -> Any:
         st.session_state[key] = spec.default
     if spec.kind == "category":
         return st.selectbox(spec.label, spec.options, key=key, help=spec.help)
-    return st.number_input(spec.label, min_value=spec.low, max_value=spec.high, step=1.0,
-                           value=None if spec.optional else "min", key=key, help=spec.help,
-                           placeholder="(missing)" if spec.optional else None)
+    # no min/max on the widget: Streamlit would silently keep the last valid number; the
+    # service's own validation names an out-of-range or empty field instead
+    return st.number_input(spec.label, step=1.0, value=None, key=key, help=spec.help,
+                           placeholder="(missing)" if spec.optional else "(required)")
 
 
 def _form(p: common.Picked, specs: list[FieldSpec]) -> dict[str, Any] | None:
@@ -100,16 +102,24 @@ def render() -> None:
     specs = forms.field_specs(manifest, schema)
     st.caption(f"{p.name} v{info.version} ({info.model}) · {schema.get('target', 'target')}: "
                f"{', '.join(scorer.classes)} · {len(specs)} attributes")
-    if url and "champion" not in info.aliases:
-        st.warning(f"Scoring goes through {url}, which serves the champion, not v{info.version}.")
+    if url:
+        served = forms.served_model(url)
+        if served is None or served.get("name") != p.name:
+            what = f"serves {served.get('name')}" if served else "does not answer /ready"
+            st.warning(f"The decision service at {url} {what}: {p.name} v{info.version} is "
+                       "scored in-process here instead.")
+            url = None
+        elif "champion" not in info.aliases:
+            st.warning(f"Scoring goes through {url}, which serves the champion "
+                       f"(v{served.get('version')}), not v{info.version}.")
     rows = forms.examples(scorer.model_dir, manifest)
     left, right = st.columns([3, 2], gap="large")
     with left:
         st.button("Load an example applicant", icon=":material/person:",
                   on_click=_load_example, args=(p, specs, rows), disabled=not rows)
-        if st.session_state.get("example_label"):
-            st.caption(f"Loaded {st.session_state['example_label']} (golden inputs, then the "
-                       "evaluation split)")
+        loaded = st.session_state.get("example_label")
+        if loaded and loaded[0] == _key(p, ""):  # only for the version it was loaded into
+            st.caption(f"Loaded {loaded[1]} (golden inputs, then the evaluation split)")
         values = _form(p, specs)
     with right:
         if values is None:

@@ -57,6 +57,7 @@ def _compare(p: common.Picked) -> None:
 
 def _promote(name: str, version: int, force: bool) -> None:
     _run_gate(lambda: common.registry().promote(name, version, force=force))
+    st.session_state[f"force:{name}"] = False  # skipping the gate is one decision, not a mode
 
 
 def _rollback(name: str) -> None:
@@ -70,9 +71,14 @@ def _run_gate(action: Callable[[], PromotionResult]) -> None:
         st.session_state[GATE_MESSAGE] = ("success" if res.promoted else "warning",
                                           f"v{res.version}: "
                                           f"{'champion' if res.promoted else 'refused'} — "
-                                          f"{res.reason}")
+                                          f"{_for_ui(res.reason)}")
     except LoanriskError as exc:
-        st.session_state[GATE_MESSAGE] = ("error", str(exc))
+        st.session_state[GATE_MESSAGE] = ("error", _for_ui(str(exc)))
+
+
+def _for_ui(message: str) -> str:
+    """The registry's command-line advice in this page's terms."""
+    return message.replace("use --force", "tick force").replace("--force", "force")
 
 
 def _gate(p: common.Picked) -> None:
