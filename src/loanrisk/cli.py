@@ -53,10 +53,19 @@ def friendly(fn: F) -> F:
             message = str(exc)
         except ValidationError as exc:  # the configuration (LOANRISK_* variables, .env)
             message = config_problem(exc)
+        except BrokenPipeError:  # `loanrisk ... | head`: the reader left; nothing to report
+            raise typer.Exit(0) from None
         except OSError as exc:  # the loanrisk home or a file cannot be read or written
             where = exc.filename or ""
             message = (f"{where}: {exc.strerror or exc}; check the path and its permissions "
                        f"(LOANRISK_HOME is {os.environ.get('LOANRISK_HOME', '~/.loanrisk')})")
+        except Exception as exc:  # MLflow's own errors: the tracking server, not our code
+            if type(exc).__name__ != "MlflowException":
+                raise
+            from loanrisk.config import get_settings
+            from loanrisk.registry import unavailable
+
+            message = str(unavailable(get_settings().resolved_registry_uri, exc))
         # markup off: messages quote user input and pip extras such as 'loanrisk[scale]'
         err_console.print("[bold red]error:[/] ", end="", highlight=False)
         err_console.print(message, markup=False, highlight=False)
@@ -71,6 +80,10 @@ def _root(
 ) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    # a tracking server that is down should be reported in seconds, not after MLflow's
+    # default backoff (7 retries, minutes); set these variables to choose otherwise
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 
 
 @app.command()

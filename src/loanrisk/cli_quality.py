@@ -26,7 +26,8 @@ def register(app: typer.Typer) -> None:
             help="Comma-separated models to compare.")] = "majority,linear,mlp,gbdt,ensemble",
         repeats: Annotated[int, Opt(
             help="Number of seeded 70/30 splits (seeds seed..seed+N-1).")] = 5,
-        seed: Annotated[int, Opt(help="First split seed.")] = 42,
+        seed: Annotated[int | None, Opt(
+            help="First split seed (default: LOANRISK_SEED, 42).")] = None,
         mlp_config: Annotated[str, Opt(help="mlp design: 'tabular' or 'reference'.")] = "tabular",
         allow_leaky: Annotated[bool, Opt(
             "--allow-leaky",
@@ -40,7 +41,7 @@ def register(app: typer.Typer) -> None:
         from loanrisk.pipeline import LearnOptions, learn
 
         opts = LearnOptions(
-            dataset=dataset, data=data, schema=schema, seed=seed, allow_leaky=allow_leaky,
+            dataset=dataset, data=data, schema=schema, seed=_seed(seed), allow_leaky=allow_leaky,
             sample=sample, progress=not quiet, register=False, promote=False, repeats=repeats,
             models=tuple(m.strip() for m in models.split(",") if m.strip()),
             mlp={"max_epochs": mlp_epochs} if mlp_epochs else {}, mlp_config=mlp_config)
@@ -67,7 +68,8 @@ def register(app: typer.Typer) -> None:
             help="A bundled dataset (see `loanrisk datasets`).")] = None,
         data: Annotated[Path | None, Opt(help="Your loan table: CSV, CSV.gz or Parquet.")] = None,
         schema: Annotated[Path | None, Opt(help="The table's schema JSON.")] = None,
-        seed: Annotated[int, Opt(help="Split seed (the same split as `learn`).")] = 42,
+        seed: Annotated[int | None, Opt(
+            help="Split seed, the same split as `learn` (default: LOANRISK_SEED, 42).")] = None,
         sample: Annotated[int | None, Opt(help="Stratified sample of this many rows.")] = None,
         mlp_config: Annotated[str, Opt(
             help="mlp design to tune: 'tabular' or 'reference'.")] = "tabular",
@@ -85,7 +87,7 @@ def register(app: typer.Typer) -> None:
         from loanrisk.tune import tune as run_tune
 
         res = run_tune(TuneOptions(model=model, dataset=dataset, data=data, schema=schema,
-                                   trials=trials, timeout=timeout, seed=seed, sample=sample,
+                                   trials=trials, timeout=timeout, seed=_seed(seed), sample=sample,
                                    mlp_config=mlp_config, max_epochs=mlp_epochs,
                                    progress=not quiet, backend=backend,
                                    workers=workers if backend == "ray" else 1,
@@ -95,6 +97,13 @@ def register(app: typer.Typer) -> None:
                       f"{res.best_value:.4f}", highlight=False)
         console.print(f"best params: {json.dumps(res.best_params)}", highlight=False)
         console.print(f"saved: {res.params_path} (used by `loanrisk learn`); plot: {res.plot_path}")
+
+
+def _seed(seed: int | None) -> int:
+    """The split seed: the option, else the configuration's (as `learn` does)."""
+    from loanrisk.config import get_settings
+
+    return seed if seed is not None else get_settings().seed
 
 
 def _print_means(console: object, summary: dict) -> None:

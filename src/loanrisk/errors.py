@@ -26,6 +26,10 @@ class RegistryError(LoanriskError):
     """The model registry cannot do what was asked (unknown model, version, alias...)."""
 
 
+class RegistryUnavailable(RegistryError):  # noqa: N818 - reads as what happened
+    """The tracking server cannot be reached (or keeps failing): nothing was decided."""
+
+
 class GateError(LoanriskError):
     """A promotion was refused by the gate; the message says why."""
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from loanrisk.config import Settings, get_settings
-from loanrisk.errors import GateError, ModelLoadError, RegistryError
+from loanrisk.errors import GateError, ModelLoadError, RegistryError, RegistryUnavailable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -125,6 +125,14 @@ def _iso_ms(ms: Any) -> str:
         return datetime.fromtimestamp(int(ms) / 1000, tz=UTC).isoformat(timespec="seconds")
     except (TypeError, ValueError):
         return str(ms)
+
+
+def unavailable(uri: str, exc: BaseException) -> RegistryUnavailable:
+    """RegistryUnavailable naming the tracking server and the first line of what failed."""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if len(first) > 200:
+        first = first[:200].rsplit(" ", 1)[0] + " …"
+    return RegistryUnavailable(f"the registry at {uri} is unreachable or failing: {first}")
 
 
 def unseen_by(champ_dir: Path, df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
@@ -243,9 +251,7 @@ class Registry:
         except MlflowException as exc:
             if exc.error_code in _MISSING:
                 return None  # no such model, or no champion yet
-            first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-            raise RegistryError(f"the registry at {self.settings.resolved_registry_uri} is "
-                                f"unreachable or failing: {first}") from exc
+            raise unavailable(self.settings.resolved_registry_uri, exc) from exc
 
     def version_dir(self, name: str, version: int | None = None) -> tuple[Path, int]:
         """(verified local files, version) of ``version``, or of the champion when None.

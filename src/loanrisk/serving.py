@@ -305,8 +305,8 @@ class ModelHolder:
         try:
             self.check_registry()
         except Exception as exc:  # tracking server down, network...: keep serving
-            self.last_error = (f"registry unreachable ({type(exc).__name__}); serving the last "
-                               "known champion")
+            why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            self.last_error = f"registry unreachable ({why}); serving the last known champion"
             log.warning("registry check failed, still serving v%s: %s",
                         self.current.scorer.version if self.current else None,
                         type(exc).__name__)

@@ -120,6 +120,14 @@ def test_serves_cached_champion_when_tracking_is_down(tmp_path: Path) -> None:
         assert "registry check failed" in (tmp_path / "s.log").read_text()
         r = httpx.post(server.url + "/v1/score", json=GOOD, headers=key)
         assert r.status_code == 200 and r.json()["model"]["version"] == v1
-        assert "unreachable" in httpx.get(server.url + "/ready").json()["error"]
+        error = httpx.get(server.url + "/ready").json()["error"]
+        assert "unreachable" in error and "127.0.0.1:9" in error  # the cause, not a class name
+        # admin calls that need the registry: 503 (not a refusal, not a 500), still serving
+        admin = {"Authorization": f"Bearer {new_key(env, '--admin')}"}
+        for method, path in (("GET", "/v1/admin/versions"), ("POST", "/v1/admin/rollback")):
+            r = httpx.request(method, server.url + path, headers=admin, timeout=30)
+            assert r.status_code == 503, (path, r.text)
+            assert "unreachable" in r.json()["detail"]
+        assert httpx.post(server.url + "/v1/score", json=GOOD, headers=key).status_code == 200
     finally:
         server.stop()

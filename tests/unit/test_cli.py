@@ -105,6 +105,9 @@ def test_promote_and_rollback_commands(fresh_home: Path) -> None:
     (["learn", "--dataset", "lending-club-default", "--data", "x.csv"], {},
      "--dataset lending-club-default and --data/--schema"),
     (["monitor", "--database", "sqlite:////nonexistent/dir/x.db"], {}, "no such SQLite file"),
+    (["models", "list"], {"LOANRISK_TRACKING_URI": "http://127.0.0.1:9",
+                          "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"},
+     "the registry at http://127.0.0.1:9 is unreachable or failing"),
 ])
 def test_user_mistakes_are_one_clear_line(fresh_home: Path, monkeypatch: pytest.MonkeyPatch,
                                           args: list[str], env: dict[str, str],

@@ -86,6 +86,7 @@ def test_idempotency_replay_conflict(api) -> None:
     again = c.post("/v1/applications", json=dict(reversed(list(GOOD.items()))), headers=h)
     assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == first.json()
+    assert again.content == first.content  # byte for byte: key order too (PostgreSQL's JSONB)
     conflict = c.post("/v1/applications", json=BAD, headers=h)
     assert conflict.status_code == 422 and conflict.json()["detail"][0]["field"] == \
         "Idempotency-Key"

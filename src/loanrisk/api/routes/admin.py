@@ -19,7 +19,7 @@ from loanrisk.api.models import (
     VersionPublic,
 )
 from loanrisk.challenger import ChallengerPolicy
-from loanrisk.errors import GateError, LoanriskError, RegistryError
+from loanrisk.errors import GateError, LoanriskError, RegistryError, RegistryUnavailable
 from loanrisk.serving import ModelHolder
 from loanrisk.store import KeyInfo
 
@@ -30,6 +30,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": Message, "description": "Not an admin key."},
     409: {"model": Message, "description": "The service serves a local model directory."},
     422: {"model": Message, "description": "The registry or the gate refused."},
+    503: {"model": Message, "description": "The tracking server cannot be reached."},
 }
 
 
@@ -53,7 +54,24 @@ def for_http(message: str) -> str:
 
 
 def _refused(exc: LoanriskError | str) -> HTTPException:
+    """422 for a refusal (gate, unknown version); 503 when the registry cannot be reached."""
+    if isinstance(exc, RegistryUnavailable):
+        return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                             f"{exc}; the service keeps serving its current champion; retry "
+                             "when the tracking server is back")
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, for_http(str(exc)))
+
+
+def _registry_call(fn: Any) -> Any:
+    """Run a registry call; MLflow's own failures become RegistryUnavailable."""
+    from mlflow.exceptions import MlflowException
+
+    from loanrisk.registry import unavailable
+
+    try:
+        return fn()
+    except MlflowException as exc:
+        raise unavailable("the tracking server", exc) from exc
 
 
 def _audit(action: str, admin: KeyInfo, **what: Any) -> None:
@@ -71,7 +89,8 @@ def versions(_admin: AdminDep, service: ServiceDep) -> Any:
 
     name = _registry_name(service.holder)
     try:
-        return [v.to_dict() for v in Registry(service.settings).list_versions(name)]
+        return [v.to_dict() for v in
+                _registry_call(lambda: Registry(service.settings).list_versions(name))]
     except RegistryError as exc:
         raise _refused(exc) from exc
 
@@ -94,7 +113,8 @@ def promote(body: PromoteRequest, admin: AdminDep, service: ServiceDep) -> Any:
 
     name = _registry_name(service.holder)
     try:
-        res = Registry(service.settings).promote(name, body.version, force=body.force)
+        res = _registry_call(lambda: Registry(service.settings).promote(
+            name, body.version, force=body.force))
     except (GateError, RegistryError) as exc:
         raise _refused(exc) from exc
     if not res.promoted:  # the gate said no: the champion (and what is served) is unchanged
@@ -115,7 +135,7 @@ def rollback(admin: AdminDep, service: ServiceDep) -> Any:
 
     name = _registry_name(service.holder)
     try:
-        res = Registry(service.settings).rollback(name)
+        res = _registry_call(lambda: Registry(service.settings).rollback(name))
     except RegistryError as exc:
         raise _refused(exc) from exc
     _audit("rollback", admin, model=name, version=res.version, previous=res.previous)

@@ -48,12 +48,16 @@ def _iso(ts: datetime) -> str:
     return aware.isoformat().replace("+00:00", "Z")
 
 
-def public(row: Application) -> dict[str, Any]:
-    """An ApplicationPublic (JSON-able) from a stored row."""
+def public(row: Application, classes: list[str] | None = None) -> dict[str, Any]:
+    """An ApplicationPublic (JSON-able) from a stored row; probabilities in ``classes`` order
+    (PostgreSQL's JSONB keeps keys in its own order: a replay must read as the original)."""
+    probabilities = row.probabilities
+    if classes and probabilities and set(probabilities) == set(classes):
+        probabilities = {c: probabilities[c] for c in classes}
     return {
         "id": str(row.id), "created_at": _iso(row.created_at), "channel": row.channel,
         "applicant_id": row.applicant_id, "external_ref": row.external_ref,
-        "decision": row.decision, "probabilities": row.probabilities,
+        "decision": row.decision, "probabilities": probabilities,
         "risk_score": row.risk_score, "risk_tier": row.risk_tier, "reasons": row.reasons,
         "model": {"name": row.model_name, "version": row.model_version,
                   "sha256": row.model_sha256},
@@ -61,13 +65,14 @@ def public(row: Application) -> dict[str, Any]:
     }
 
 
-def _replay(row: Application, digest: str) -> JSONResponse:
+def _replay(row: Application, digest: str, classes: list[str]) -> JSONResponse:
     if row.request_hash != digest:
         raise InvalidRequest([{"loc": ["header", "Idempotency-Key"], "field": "Idempotency-Key",
                                "type": "idempotency_conflict",
                                "msg": "this Idempotency-Key was used with a different body; "
                                       "use a new key for a new application"}])
-    return JSONResponse(public(row), status_code=200, headers={"Idempotent-Replayed": "true"})
+    return JSONResponse(public(row, classes), status_code=200,
+                        headers={"Idempotent-Replayed": "true"})
 
 
 def _visible(store: Store, app_id: uuid.UUID, key: KeyInfo) -> Application:
@@ -118,7 +123,7 @@ async def create_application(request: Request, call: CallDep,
             if idempotency_key else None
         if prior is None:
             raise
-        return _replay(prior, digest)
+        return _replay(prior, digest, served.scorer.classes)
     attrs, meta = split_metadata(valid)
     ref = model_ref(served)
     served_by, extras = served.role, []
@@ -145,7 +150,7 @@ async def create_application(request: Request, call: CallDep,
         assert idempotency_key
         prior = await run_in_threadpool(store.find_idempotent, key.id, idempotency_key)
         assert prior is not None
-        return _replay(prior, digest)
+        return _replay(prior, digest, served.scorer.classes)
     service.metrics.decided("applications", d.decision, d.risk_tier)
     return JSONResponse(public(row), status_code=201)
 
@@ -160,7 +165,9 @@ async def create_application(request: Request, call: CallDep,
 )
 def read_application(application_id: uuid.UUID, key: KeyDep, service: ServiceDep) -> Any:
     row = _visible(service.store, application_id, key)
-    out = public(row)
+    served = service.holder.current
+    out = public(row, served.scorer.classes if served and served.scorer.name == row.model_name
+                 else None)
     out["attributes"] = row.attributes
     out["outcomes"] = [
         {"application_id": str(o.application_id), "outcome": o.outcome, "source": o.source,
