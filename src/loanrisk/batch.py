@@ -186,14 +186,11 @@ def _run_local(files: dict[str, bytes], version: int | None, chunks: list[Any], 
 def _run_ray(files: dict[str, bytes], version: int | None, chunks: list[Any],
              address: str | None, tick: Callable[[int], None]
              ) -> Iterator[tuple[list[Any], list[Any]]]:
-    try:
-        import ray
-    except ImportError:
-        raise LoanriskError("the ray backend needs Ray: pip install 'loanrisk[scale]'") from None
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 ignore_reinit_error=True)
+    from loanrisk.cluster import start_ray
+
+    started = start_ray(address)
+    import ray
+
     try:
         task = ray.remote(score_chunk)
         ref = ray.put(files)

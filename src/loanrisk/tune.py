@@ -134,18 +134,15 @@ def _optimize_on_ray(opts: TuneOptions, study: Any, storage: str, seed: int,
     starts and run here beside them: SQLite cannot lock the row, so two tasks could otherwise
     both take it and run it twice.
     """
-    try:
-        import ray
-    except ImportError:
-        raise LoanriskError("--backend ray needs Ray: pip install 'loanrisk[scale]'") from None
     import optuna
+
+    from loanrisk.cluster import start_ray
+
+    started = start_ray(opts.ray_address)
+    import ray
 
     waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
     queued = study.ask() if waiting else None
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=opts.ray_address, include_dashboard=False, log_to_driver=False,
-                 ignore_reinit_error=True)
     try:
         remote = opts.trials - (queued is not None)
         share = [remote // opts.workers + (i < remote % opts.workers)
