@@ -20,7 +20,9 @@ model name, version and SHA-256.
 
 from __future__ import annotations
 
+import decimal
 import math
+import numbers
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -121,6 +123,8 @@ def _number(v: Any) -> Any:
             return float(v.strip())
         except ValueError:
             return v
+    if isinstance(v, (numbers.Real, decimal.Decimal)) and not isinstance(v, bool):
+        return float(v)  # Parquet decimals too (the validator takes JSON numbers only)
     return v
 
 

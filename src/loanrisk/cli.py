@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -60,7 +61,8 @@ def friendly(fn: F) -> F:
             message = (f"{where}: {exc.strerror or exc}; check the path and its permissions "
                        f"(LOANRISK_HOME is {os.environ.get('LOANRISK_HOME', '~/.loanrisk')})")
         except Exception as exc:  # MLflow's own errors: the tracking server, not our code
-            if type(exc).__name__ != "MlflowException":
+            mlflow_errors = sys.modules.get("mlflow.exceptions")
+            if mlflow_errors is None or not isinstance(exc, mlflow_errors.MlflowException):
                 raise
             from loanrisk.config import get_settings
             from loanrisk.registry import unavailable
@@ -76,14 +78,17 @@ def friendly(fn: F) -> F:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
 ) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     # a tracking server that is down should be reported in seconds, not after MLflow's
-    # default backoff (7 retries, minutes); set these variables to choose otherwise
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    # default backoff (7 retries, minutes); the service polls, so it gives up sooner still
+    # (1 retry, 5 s). Set these variables to choose otherwise.
+    serve = ctx.invoked_subcommand == "serve"
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1" if serve else "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5" if serve else "30")
 
 
 @app.command()

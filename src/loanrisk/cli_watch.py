@@ -257,10 +257,16 @@ def _learn_from_store(kw: dict[str, Any]) -> None:
 
     settings = _settings()
     # the data and its schema come from the store and the champion: refuse what would be ignored
+    defaults = {"repeats": 1, "mlp_config": "tabular", "calibrate": True, "tuned": True}
     ignored = [flag for flag, key in (("--dataset", "dataset"), ("--data", "data"),
                                       ("--schema", "schema"), ("--sample", "sample"),
-                                      ("--allow-leaky", "allow_leaky"))
-               if kw.get(key)]
+                                      ("--allow-leaky", "allow_leaky"),
+                                      ("--max-latency-us", "max_latency_us"),
+                                      ("--mlp-epochs", "mlp_epochs"),
+                                      ("--summary-json", "summary_json"),
+                                      ("--repeats", "repeats"), ("--mlp-config", "mlp_config"),
+                                      ("--no-calibrate", "calibrate"), ("--no-tuned", "tuned"))
+               if key in kw and kw[key] not in (None, False, defaults.get(key, False))]
     if ignored:
         raise LoanriskError(f"{', '.join(ignored)} cannot go with --from-store: it learns from "
                             "the stored applications with the champion's schema (add bundled "

@@ -89,6 +89,18 @@ def reference_values(df: pd.DataFrame, inputs: dict[str, str]) -> dict[str, Any]
     return out
 
 
+def typical_values(df: pd.DataFrame, inputs: dict[str, str]) -> dict[str, float]:
+    """The median of the values present, per numeric attribute: what a reason's "high" or "low"
+    is measured against where the reference itself is missing."""
+    out: dict[str, float] = {}
+    for name, kind in inputs.items():
+        if kind != "string":
+            med = pd.to_numeric(df[name], errors="coerce").median()
+            if not pd.isna(med):
+                out[name] = float(med)
+    return out
+
+
 def ranges(df: pd.DataFrame, inputs: dict[str, str]) -> dict[str, list[float]]:
     """Observed [min, max] of each numeric attribute on the training split."""
     out: dict[str, list[float]] = {}

@@ -290,6 +290,7 @@ def write_version_dir(out: Path, *, best: TrainedModel, schema: Schema, attrs: l
         "sha256": sha256_file(out / "model.onnx"),
         "metrics": best.evaluation.metrics, "primary_metric": schema.primary_metric,
         "reference": manifest.reference_values(train, input_types),
+        "typical": manifest.typical_values(train, input_types),
         "ranges": manifest.ranges(train, input_types),
         "categories": manifest.categories(train, input_types),
         "nullable": manifest.missing_seen(df, input_types),

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -127,12 +128,22 @@ def _iso_ms(ms: Any) -> str:
         return str(ms)
 
 
+_USERINFO = re.compile(r"(\w[\w+.-]*://)[^/@\s]+@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the user:password part of every URL in it replaced by ``***``."""
+    return _USERINFO.sub(r"\1***@", text)
+
+
 def unavailable(uri: str, exc: BaseException) -> RegistryUnavailable:
-    """RegistryUnavailable naming the tracking server and the first line of what failed."""
+    """RegistryUnavailable naming the tracking server and the first line of what failed
+    (credentials in URLs redacted: the message reaches /ready and the logs)."""
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if len(first) > 200:
         first = first[:200].rsplit(" ", 1)[0] + " …"
-    return RegistryUnavailable(f"the registry at {uri} is unreachable or failing: {first}")
+    return RegistryUnavailable(redact(f"the registry at {uri} is unreachable or failing: "
+                                      f"{first}"))
 
 
 def unseen_by(champ_dir: Path, df: pd.DataFrame) -> tuple[pd.DataFrame, str]:

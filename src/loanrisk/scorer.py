@@ -51,9 +51,23 @@ REASON_MIN = 1e-5
 REASON_RESOLUTION = 6
 # A reason phrase may name a side ("Income is low"); the words for the other side, used when the
 # applicant's value lies there (a high income that still pushed toward a worse grade).
-_ENDINGS = ((" is high", " is low"), (" is long", " is short"))
+_ENDINGS = ((" is high", " is low"), (" is long", " is short"), (" is recent", " is old"))
 _OPENINGS = (("Many ", "Few "),)
 NOT_PROVIDED = " (not provided)"
+
+
+def without_side(phrase: str) -> str:
+    """"Debt-to-income ratio is high" -> "Debt-to-income ratio"; others unchanged."""
+    for pair in _ENDINGS:
+        for end in pair:
+            if phrase.endswith(end):
+                return phrase[: -len(end)]
+    for pair in _OPENINGS:
+        for lead in pair:
+            if phrase.startswith(lead):
+                rest = phrase[len(lead):]
+                return rest[:1].upper() + rest[1:]
+    return phrase
 
 
 def phrase_sides(phrase: str) -> tuple[str | None, str]:
@@ -173,6 +187,12 @@ class Scorer:
         self._string_pos = np.array([pos[f] for f in self._string_names], dtype=np.int64)
         self._ref_float = np.array([self._reference[k] for k in self._float_pos],
                                    dtype=np.float32)
+        # what "high" and "low" are measured against: the reference, or where the reference is
+        # "missing" (an attribute most rows lack) the median of the values that are present
+        typical = manifest.get("typical") or {}
+        self._typical = [float(self._ref_float[j]) if not math.isnan(self._ref_float[j])
+                         else float(typical.get(f) if typical.get(f) is not None else math.nan)
+                         for j, f in enumerate(self._float_names)]
         self._ref_string = np.array([self._reference[k] for k in self._string_pos], dtype=object)
         n_classes = len(self.classes)
         self._grade_index = np.arange(n_classes, dtype=np.float64)
@@ -380,15 +400,15 @@ class Scorer:
         phrase = self.reason_words[k]
         if self.inputs[self.features[k]] == "string":
             value = st_row[self._string_col[k]]
-            return phrase + NOT_PROVIDED if value == "" else phrase
+            return without_side(phrase) + NOT_PROVIDED if value == "" else phrase
         j = self._float_col[k]
-        value, ref = float(fl_row[j]), float(self._ref_float[j])
-        if math.isnan(value):
-            return phrase + NOT_PROVIDED
+        value, typical = float(fl_row[j]), self._typical[j]
+        if math.isnan(value):  # no side to speak of
+            return without_side(phrase) + NOT_PROVIDED
         side, other = self._sides[k]
-        if side is None or math.isnan(ref) or value == ref:
+        if side is None or math.isnan(typical) or value == typical:
             return phrase
-        return phrase if (value > ref) == (side == "high") else other
+        return phrase if (value > typical) == (side == "high") else other
 
     def describe(self) -> dict[str, Any]:
         """Name, version, hash, kind, task and classes of this model (for /ready and metrics)."""

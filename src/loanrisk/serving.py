@@ -305,7 +305,9 @@ class ModelHolder:
         try:
             self.check_registry()
         except Exception as exc:  # tracking server down, network...: keep serving
-            why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            from loanrisk.registry import redact
+
+            why = redact(str(exc).splitlines()[0][:200]) if str(exc) else type(exc).__name__
             self.last_error = f"registry unreachable ({why}); serving the last known champion"
             log.warning("registry check failed, still serving v%s: %s",
                         self.current.scorer.version if self.current else None,

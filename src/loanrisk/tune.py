@@ -291,6 +291,9 @@ def _mlp_pruning(trial: optuna.Trial) -> Any:
     return on_epoch
 
 
+FIRST_SEED = 42  # studies without a -seed suffix hold trials of this split
+
+
 def _prepare(opts: TuneOptions) -> tuple[str, dict[str, Any]]:
     """(dataset key, the train/validation matrices) exactly as `learn` splits them."""
     from loanrisk.features import Preprocessor
@@ -334,7 +337,7 @@ def tune(opts: TuneOptions, settings: Settings | None = None) -> TuneResult:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # trials are only comparable on one split: another --seed or --sample is another study
     study_name = (f"{key}-{opts.model}" + (f"-{opts.mlp_config}" if opts.model == "mlp" else "")
-                  + (f"-seed{opts.seed}" if opts.seed != settings.seed else "")
+                  + (f"-seed{opts.seed}" if opts.seed != FIRST_SEED else "")
                   + (f"-n{opts.sample}" if opts.sample else ""))
     storage = storage_url(settings)
     seed = opts.seed + len(_done(storage, study_name))

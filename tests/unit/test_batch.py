@@ -112,3 +112,13 @@ def test_cli_scores_and_reports(tmp_path: Path, model_dir: Path) -> None:
     bad = CliRunner().invoke(app, ["score", str(tmp_path / "missing.csv"), "-o",
                                    str(tmp_path / "d.csv"), "--model-dir", str(model_dir)])
     assert bad.exit_code == 2 and "no such file" in bad.output
+
+
+def test_file_cells_become_numbers() -> None:
+    from decimal import Decimal
+
+    from loanrisk.batch import _number
+
+    assert _number("72000") == 72000.0 and _number(" 1.5 ") == 1.5
+    assert _number(Decimal("12.25")) == 12.25 and isinstance(_number(Decimal("1")), float)
+    assert _number("lots") == "lots" and _number(True) is True and _number(None) is None

@@ -171,7 +171,7 @@ def test_float32_noise_never_adds_or_reorders_reasons(binary: Path) -> None:
 
 
 def test_reason_words_fit_the_value(binary: Path) -> None:
-    from loanrisk.scorer import phrase_sides
+    from loanrisk.scorer import phrase_sides, without_side
 
     assert phrase_sides("Income is low") == ("low", "Income is high")
     assert phrase_sides("Loan term is long") == ("high", "Loan term is short")
@@ -185,7 +185,11 @@ def test_reason_words_fit_the_value(binary: Path) -> None:
     assert s._worded(k, fl[0], st[0]) == words["income"].replace(" is low", " is high")
     bad_fl, bad_st = s._matrices([BAD])
     assert s._worded(k, bad_fl[0], bad_st[0]) == words["income"]  # 20,000: low, as the phrase
-    assert s._worded(s.features.index("dti"), fl[1], st[1]) == words["dti"] + " (not provided)"
+    # missing: no side asserted ("Debt-to-income ratio is high (not provided)" would be wrong)
+    assert s._worded(s.features.index("dti"), fl[1], st[1]) == \
+        without_side(words["dti"]) + " (not provided)"
+    assert without_side("Many recent credit inquiries") == "Recent credit inquiries"
+    assert phrase_sides("First credit line is recent") == ("high", "First credit line is old")
 
 
 def test_reference_is_missing_where_most_rows_lack_the_attribute() -> None:

@@ -31,6 +31,8 @@ def parse_json(body: bytes) -> Any:
         msg = f"not UTF-8 text at byte {exc.start}"
     except RecursionError:
         msg = "JSON nested too deeply"
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        msg = f"invalid JSON ({str(exc).split(':')[0][:80]})"
     raise InvalidRequest([{"loc": ["body"], "field": "body", "type": "json_invalid",
                            "msg": msg}])
 
@@ -38,7 +40,13 @@ def parse_json(body: bytes) -> Any:
 def request_hash(data: Any) -> str:
     """SHA-256 of the canonical JSON of a body (key order and spacing do not matter)."""
     canon = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canon.encode()).hexdigest()
+    try:
+        raw = canon.encode()
+    except UnicodeEncodeError:  # "\ud800" alone: valid JSON, not text any store can keep
+        raise InvalidRequest([{"loc": ["body"], "field": "body", "type": "string_unicode",
+                               "msg": "a string holds an unpaired UTF-16 surrogate (\\ud800-"
+                                      "\\udfff alone): send valid Unicode"}]) from None
+    return hashlib.sha256(raw).hexdigest()
 
 
 def decide(served: Served, items: list[Any], *, batch: bool, score: bool = True

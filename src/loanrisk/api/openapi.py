@@ -29,8 +29,10 @@ def with_model(doc: dict[str, Any], served: Served) -> dict[str, Any]:
     body = served.validator.json_schema()
     defs = body.pop("$defs", {})
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-    text = json.dumps({**defs, APPLICATION: body}).replace('"#/$defs/',
-                                                           '"#/components/schemas/')
+    # the model's own definitions, prefixed so that none replaces a schema of the API's
+    text = json.dumps({**{f"{APPLICATION}_{k}": v for k, v in defs.items()},
+                       APPLICATION: body}).replace('"#/$defs/',
+                                                   f'"#/components/schemas/{APPLICATION}_')
     schemas.update(json.loads(text))
     s = served.scorer
     schemas[APPLICATION]["description"] = (

@@ -63,6 +63,14 @@ def test_create_read_outcome(api) -> None:
     assert api.store.count_applications() == 1
 
 
+def test_unpaired_surrogate_is_refused(api) -> None:
+    body = b'{"income": 50000, "dti": 10, "purpose": "car", "emp_title": "\\ud800"}'
+    r = api.client.post("/v1/applications", content=body,
+                        headers={**api.web, "Content-Type": "application/json"})
+    assert r.status_code == 422 and "surrogate" in r.json()["detail"][0]["msg"]
+    assert api.store.count_applications() == 0
+
+
 def test_empty_idempotency_key_is_refused(api) -> None:
     r = api.client.post("/v1/applications", json=GOOD, headers={**api.web,
                                                                 "Idempotency-Key": "  "})

@@ -89,6 +89,7 @@ def test_body_limit_and_rate_limit(tight: Api) -> None:
     (b'{"applicant_id": "\xe9"}', "not UTF-8 text at byte 18"),
     (b"5", "a JSON object of attributes"),
     (b"null", "a JSON object of attributes"),
+    (b'{"income": ' + b"9" * 5000 + b"}", "invalid JSON (Exceeds the limit"),
 ])
 def test_bodies_that_are_not_applications_are_422(api: Api, body: bytes, why: str) -> None:
     r = api.client.post("/v1/score", content=body,

@@ -150,7 +150,7 @@ def rollback(admin: AdminDep, service: ServiceDep) -> Any:
              response_model=ReadyPublic, responses=ERRORS)
 def reload(admin: AdminDep, service: ServiceDep) -> Any:
     try:
-        served = service.holder.reload()
+        served = _registry_call(service.holder.reload)
     except LoanriskError as exc:
         raise _refused(exc) from exc
     _audit("reload", admin, serving=served.scorer.version if served else None,

@@ -192,8 +192,11 @@ def record_outcome(application_id: uuid.UUID, body: OutcomeCreate, key: KeyDep,
                    service: ServiceDep) -> Any:
     row = _visible(service.store, application_id, key)
     served = service.holder.current
-    if served is not None and served.scorer.name == row.model_name:  # its classes are known
-        problem = outcome_error(body.outcome, served.scorer.classes)
+    # the served model's classes (in order), else the row's own: its probabilities' keys
+    classes = (served.scorer.classes if served is not None and served.scorer.name ==
+               row.model_name else list(row.probabilities or {}))
+    if classes:
+        problem = outcome_error(body.outcome, classes)
         if problem:
             raise InvalidRequest([{"loc": ["body", "outcome"], "field": "outcome",
                                    "type": "outcome_unknown", "msg": problem}])
