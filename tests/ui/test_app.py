@@ -118,3 +118,16 @@ def test_applications_counts_tiers_and_drift() -> None:
     assert not at.exception, [e.value for e in at.exception]
     raw = at.dataframe[0].value
     assert {"funded_amnt", "p_good", "p_bad"} <= set(raw.columns)
+
+
+def test_version_pickers_are_rebuilt_when_the_champion_moves() -> None:
+    """A keyed selectbox keeps its old labels: the pickers' keys carry where the champion is."""
+    from loanrisk.registry import VersionInfo
+    from loanrisk.ui.common import aliases_key
+
+    def versions(champion: int) -> list[VersionInfo]:
+        return [VersionInfo("m", v, "gbdt", {}, "0" * 64, "r", "t",
+                            aliases=["champion"] if v == champion else []) for v in (1, 2)]
+
+    assert aliases_key(versions(1)) != aliases_key(versions(2))
+    assert aliases_key(versions(2)) == aliases_key(versions(2))

@@ -69,6 +69,12 @@ def label(v: VersionInfo) -> str:
     return f"v{v.version} · {v.model}" + (" · champion" if "champion" in v.aliases else "")
 
 
+def aliases_key(versions: list[VersionInfo]) -> str:
+    """Part of a version picker's widget key that changes when the champion moves, so that the
+    picker is rebuilt with the new "· champion" label (a keyed widget keeps its old labels)."""
+    return ",".join(f"{v.version}{'*' if 'champion' in v.aliases else ''}" for v in versions)
+
+
 def empty_state() -> None:
     """What every page shows when nothing is registered yet."""
     st.info(f"No models are registered yet: {data.LEARN_HINT}, then reload this page.",
@@ -99,7 +105,8 @@ def sidebar_picker() -> Picked | None:
         return None
     champ = next((i for i, v in enumerate(versions) if "champion" in v.aliases), len(versions) - 1)
     idx = st.sidebar.selectbox("Version", range(len(versions)), index=champ,
-                               format_func=lambda i: label(versions[i]), key=f"version:{name}")
+                               format_func=lambda i: label(versions[i]),
+                               key=f"version:{name}:{aliases_key(versions)}")
     picked = Picked(name, versions[idx], versions)
     st.session_state[PICKED] = picked
     return picked

@@ -48,9 +48,11 @@ def _compare(p: common.Picked) -> None:
     labels = [common.label(v) for v in p.versions]
     c1, c2 = st.columns(2)
     a = c1.selectbox("Version A", range(len(labels)), index=len(labels) - 2,
-                     format_func=labels.__getitem__, key=f"cmp_a:{p.name}")
+                     format_func=labels.__getitem__,
+                     key=f"cmp_a:{p.name}:{common.aliases_key(p.versions)}")
     b = c2.selectbox("Version B", range(len(labels)), index=len(labels) - 1,
-                     format_func=labels.__getitem__, key=f"cmp_b:{p.name}")
+                     format_func=labels.__getitem__,
+                     key=f"cmp_b:{p.name}:{common.aliases_key(p.versions)}")
     st.dataframe(data.compare(p.versions[a], p.versions[b]), width="stretch")
     st.caption("roc_auc, accuracy, f1: higher is better · log_loss, brier, ece: lower is better")
 
@@ -88,7 +90,8 @@ def _gate(p: common.Picked) -> None:
     labels = [common.label(v) for v in p.versions]
     c1, c2, c3 = st.columns([3, 1, 2], vertical_alignment="bottom")
     idx = c1.selectbox("Candidate", range(len(labels)), index=len(labels) - 1,
-                       format_func=labels.__getitem__, key=f"candidate:{p.name}")
+                       format_func=labels.__getitem__,
+                       key=f"candidate:{p.name}:{common.aliases_key(p.versions)}")
     force = c2.checkbox("force", key=f"force:{p.name}", help="Skip the gate (recorded).")
     with c3:
         b1, b2 = st.columns(2)
