@@ -54,6 +54,11 @@ def test_decide_scores_an_example_with_reasons(model_home: Path) -> None:
     reasons = [m.value for m in at.markdown if str(m.value).startswith("- ")]
     assert reasons, "the reasons list is missing"
     assert len(at.get("vega_lite_chart")) >= 1  # the probabilities bar chart
+    # another page drops the form's values: the caption must not claim the example any more
+    at.switch_page("pages/models.py").run()
+    at.switch_page("pages/decide.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "example applicant #1" not in _texts(at)
 
 
 def test_decide_rejects_what_the_service_would_reject(model_home: Path) -> None:

@@ -27,12 +27,15 @@ def _counts(apps: pd.DataFrame) -> None:
 def _table(apps: pd.DataFrame) -> None:
     show_raw = st.toggle("Show applicant attribute values", value=False,
                          help="Off by default: raw attributes are personal data.")
-    frame = apps.drop(columns=HIDDEN)
+    frame = apps.drop(columns=HIDDEN).rename(columns={"created_at": "created (UTC)"})
     if show_raw:  # one column per attribute and per class probability, not dicts in a cell
         attrs = pd.json_normalize(apps["attributes"].tolist()).set_index(apps.index)
         probs = pd.json_normalize(apps["probabilities"].tolist()).set_index(apps.index)
-        frame = pd.concat([frame, attrs.astype(str).where(attrs.notna(), ""),
-                           probs.add_prefix("p_")], axis=1)
+        for col in attrs.columns:  # numbers stay numbers (sorting, alignment); the rest text
+            numeric = pd.to_numeric(attrs[col], errors="coerce")
+            attrs[col] = numeric if numeric.notna().sum() == attrs[col].notna().sum() \
+                else attrs[col].astype("string")
+        frame = pd.concat([frame, attrs, probs.add_prefix("p_")], axis=1)
     st.dataframe(frame, hide_index=True, width="stretch")
 
 

@@ -113,6 +113,11 @@ def render() -> None:
             st.warning(f"Scoring goes through {url}, which serves the champion "
                        f"(v{served.get('version')}), not v{info.version}.")
     rows = forms.examples(scorer.model_dir, manifest)
+    if specs and _key(p, specs[0].name) not in st.session_state:
+        # Streamlit dropped the form's values (another page or version was shown): the form
+        # starts again from the defaults, and so does the example it no longer holds
+        st.session_state.pop("example_label", None)
+        st.session_state.pop(_key(p, "example_index"), None)
     left, right = st.columns([3, 2], gap="large")
     with left:
         st.button("Load an example applicant", icon=":material/person:",

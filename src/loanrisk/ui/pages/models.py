@@ -34,10 +34,23 @@ def _report(p: common.Picked) -> None:
     with st.container(border=True):
         for kind, body in data.report_blocks(report.path):
             if kind == "image":
-                st.image(body, width=760)
+                # figures at their own size (confusion matrices: counts must stay legible),
+                # never wider than the page
+                st.image(body, width=_image_width(body))
             else:
                 st.markdown(body)
     st.caption(f"{report.path}")
+
+
+def _image_width(path: object) -> int | str:
+    """The PNG's own width in pixels ("stretch" when it cannot be read)."""
+    try:
+        with open(str(path), "rb") as fh:
+            head = fh.read(24)
+        return int.from_bytes(head[16:20], "big") if head[:8] == b"\x89PNG\r\n\x1a\n" \
+            else "stretch"
+    except OSError:
+        return "stretch"
 
 
 def _compare(p: common.Picked) -> None:
