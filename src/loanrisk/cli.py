@@ -57,9 +57,12 @@ def friendly(fn: F) -> F:
         except BrokenPipeError:  # `loanrisk ... | head`: the reader left; nothing to report
             raise typer.Exit(0) from None
         except OSError as exc:  # the loanrisk home or a file cannot be read or written
-            where = exc.filename or ""
-            message = (f"{where}: {exc.strerror or exc}; check the path and its permissions "
-                       f"(LOANRISK_HOME is {os.environ.get('LOANRISK_HOME', '~/.loanrisk')})")
+            if exc.filename is None:  # a connection (Ray, a database...), not a path
+                message = str(exc) or type(exc).__name__
+            else:
+                message = (f"{exc.filename}: {exc.strerror or exc}; check the path and its "
+                           "permissions (LOANRISK_HOME is "
+                           f"{os.environ.get('LOANRISK_HOME', '~/.loanrisk')})")
         except Exception as exc:  # MLflow's own errors: the tracking server, not our code
             mlflow_errors = sys.modules.get("mlflow.exceptions")
             if mlflow_errors is None or not isinstance(exc, mlflow_errors.MlflowException):
@@ -89,6 +92,8 @@ def _root(
     serve = ctx.invoked_subcommand == "serve"
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1" if serve else "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5" if serve else "30")
+    if not verbose:  # each retry would print a WARNING before the one-line error
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 
 @app.command()

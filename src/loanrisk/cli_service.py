@@ -157,8 +157,11 @@ def keys_revoke(
 
 def export(database: DatabaseOpt = None) -> None:
     """Write stored applications, decisions and outcomes to the Parquet lake, by day."""
+    from loanrisk.cli_watch import _existing_sqlite
     from loanrisk.lake import export as run_export
 
+    if database:  # exporting reads the store: a missing SQLite file is a typo, not empty
+        _existing_sqlite(database)
     res = run_export(_settings(database))
     console.print(f"{res.applications} applications and {res.outcomes} outcomes in "
                   f"{res.days} day partitions under {res.lake_dir}", highlight=False)

@@ -272,7 +272,11 @@ def _learn_from_store(kw: dict[str, Any]) -> None:
                             "the stored applications with the champion's schema (add bundled "
                             "rows with --with-dataset)")
     seed = kw.get("seed")
-    opts = RetrainOptions(model=_model(settings, kw.get("name")), since=kw.get("since"),
+    try:
+        model = _model(settings, kw.get("name"))
+    except LoanriskError as exc:  # `learn` names the model with --name
+        raise LoanriskError(str(exc).replace("--model NAME", "--name NAME")) from None
+    opts = RetrainOptions(model=model, since=kw.get("since"),
                           with_dataset=kw.get("with_dataset"),
                           seed=seed if seed is not None else settings.seed,
                           models=tuple(m.strip() for m in kw["models"].split(",") if m.strip()),
@@ -281,8 +285,9 @@ def _learn_from_store(kw: dict[str, Any]) -> None:
     res = learn_from_store(opts, settings)
     console.print(f"{opts.model}: {res.rows_from_store} stored applications with outcomes + "
                   f"{res.rows_from_dataset} original rows → v{res.version} · "
-                  f"{'[green]promoted[/]' if res.promoted else '[yellow]not promoted[/]'} "
-                  f"({res.reason})", highlight=False)
+                  f"{'[green]promoted[/]' if res.promoted else '[yellow]not promoted[/]'}"
+                  + (f" ({res.reason})" if res.reason else " (--no-promote: the gate was not "
+                     "tried)"), highlight=False)
 
 
 def _extend_learn(app: typer.Typer, friendly: Any) -> None:

@@ -46,13 +46,16 @@ class Settings(BaseSettings):
                                 "approved applications (rule max_bad_rate).")
     target_approval_rate: float = Field(default=0.8, description="Share of applications to "
                                         "approve (rule approval_rate).")
-    max_reasons: int = 4
+    max_reasons: int = Field(default=4, ge=0, le=20, description="Reasons per decision.")
     max_latency_us: float | None = Field(
         default=None, description="`learn` (and `learn --from-store`) chooses the champion only "
         "among models scoring one application with reasons within this p50, in µs.")
-    body_limit_bytes: int = 64 * 1024
-    rate_limit_per_minute: int = 600
-    poll_seconds: float = 10.0
+    body_limit_bytes: int = Field(default=64 * 1024, ge=1024,
+                                  description="Largest request body, in bytes.")
+    rate_limit_per_minute: int = Field(default=600, ge=1,
+                                       description="Requests per API key per minute.")
+    poll_seconds: float = Field(default=10.0, ge=0.1,
+                                description="How often the service checks the registry.")
     # Watching (monitor, performance, fairness, challenger): see docs/architecture.md.
     psi_watch: float = Field(default=0.1, description="PSI at or above this: watch.")
     psi_alert: float = Field(default=0.25, description="PSI at or above this: alert.")

@@ -51,7 +51,8 @@ REASON_MIN = 1e-5
 REASON_RESOLUTION = 6
 # A reason phrase may name a side ("Income is low"); the words for the other side, used when the
 # applicant's value lies there (a high income that still pushed toward a worse grade).
-_ENDINGS = ((" is high", " is low"), (" is long", " is short"), (" is recent", " is old"))
+_ENDINGS = ((" is high", " is low"), (" are high", " are low"), (" is long", " is short"),
+            (" is recent", " is old"))
 _OPENINGS = (("Many ", "Few "),)
 NOT_PROVIDED = " (not provided)"
 
@@ -398,9 +399,10 @@ class Scorer:
         """The reason for feature ``k`` in the words that fit the applicant's value: the other
         side of a sided phrase when the value lies there, "(not provided)" for a missing one."""
         phrase = self.reason_words[k]
-        if self.inputs[self.features[k]] == "string":
+        if self.inputs[self.features[k]] == "string":  # a category: name it, assert nothing
             value = st_row[self._string_col[k]]
-            return without_side(phrase) + NOT_PROVIDED if value == "" else phrase
+            topic = without_side(phrase).rstrip(". ")
+            return topic + NOT_PROVIDED if value == "" else f"{topic}: {value}"
         j = self._float_col[k]
         value, typical = float(fl_row[j]), self._typical[j]
         if math.isnan(value):  # no side to speak of

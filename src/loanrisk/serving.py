@@ -34,6 +34,15 @@ from loanrisk.validation import RequestValidator
 log = logging.getLogger(__name__)
 
 
+def _said(exc: BaseException) -> str:
+    """An error as /ready and the admin API show it: type, message, credentials redacted and
+    command-line advice in HTTP terms (these answers are read over HTTP, /ready without a key)."""
+    from loanrisk.api.routes.admin import for_http
+    from loanrisk.registry import redact
+
+    return for_http(redact(f"{type(exc).__name__}: {exc}"))
+
+
 @dataclass(frozen=True)
 class Served:
     """One loaded model version and its validator (immutable; swapped as a whole)."""
@@ -165,7 +174,7 @@ class ModelHolder:
                 raise LoanriskError("a challenger version needs a registered model (--model); "
                                     "with --model-dir give --challenger-dir")
         except Exception as exc:  # keep serving the champion; say why
-            self.challenger_error = f"{type(exc).__name__}: {exc}"
+            self.challenger_error = _said(exc)
             log.warning("challenger not loaded: %s", self.challenger_error)
             self._rebuild_router()
             return None
@@ -227,7 +236,7 @@ class ModelHolder:
                 self.load_challenger()
         except Exception as exc:  # keep the process up; /ready says why it is not ready
             self.challenger_tried.set()
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.last_error = _said(exc)
             log.warning("model not loaded: %s", self.last_error)
 
     def _cached_champion(self) -> tuple[int, Path] | None:

@@ -138,7 +138,7 @@ def _detail(err: Any, index: int | None) -> dict[str, Any]:
     if not loc and err.get("type") in ("model_type", "model_attributes_type", "dict_type"):
         msg = "an application is a JSON object of attributes (POST /v1/score also takes a list)"
     elif err.get("type") == "float_type":
-        msg = "Input should be a JSON number (not a string, not a boolean)"
+        msg = "Input should be a JSON number of ordinary size (not a string, not a boolean)"
     elif err.get("type") == "extra_forbidden":
         msg = "Unknown field: not an attribute of the served model's schema (clients cannot set it)"
     elif err.get("type") == "missing":

@@ -101,6 +101,8 @@ def test_promote_and_rollback_commands(fresh_home: Path) -> None:
     (["models", "list"], {"LOANRISK_MAX_BAD_RATE": "abc"},
      "configuration: LOANRISK_MAX_BAD_RATE: Input should be a valid number"),
     (["models", "list"], {"LOANRISK_HOME": "/proc/nope"}, "/proc/nope: No such file"),
+    (["models", "list"], {"LOANRISK_POLL_SECONDS": "-5"},
+     "LOANRISK_POLL_SECONDS: Input should be greater than or equal to 0.1"),
     (["learn", "--dataset", "lending-club-default", "--sample", "-5"], {}, "--sample -5"),
     (["learn", "--dataset", "lending-club-default", "--data", "x.csv"], {},
      "--dataset lending-club-default and --data/--schema"),

@@ -29,8 +29,8 @@ def test_binary_decisions_tiers_reasons(binary: Path) -> None:
     assert good.decision == "approve" and bad.decision == "decline"
     assert bad.risk_tier == "high" and good.risk_tier in {"low", "medium"}
     assert abs(sum(bad.probabilities.values()) - 1) < 1e-6
-    # worst first; "purpose" has no reason words: the description is used
-    assert bad.reasons == ["Debt-to-income ratio is high", "Purpose of the loan.",
+    # worst first; "purpose" has no reason words: the description is used, with the category
+    assert bad.reasons == ["Debt-to-income ratio is high", "Purpose of the loan: debt",
                            "Income is low"]
     assert "Income is low" not in good.reasons  # a high income pushed toward approval
     # batched and single calls agree

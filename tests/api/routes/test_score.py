@@ -24,7 +24,7 @@ def test_score_single_and_batch(api: Api) -> None:
     ({**GOOD, "model_version": 3}, "model_version", "Unknown field"),
     ({**GOOD, "id": "x"}, "id", "Unknown field"),
     ({**GOOD, "income": "lots"}, "income", "number"),
-    ({**GOOD, "income": "72000"}, "income", "JSON number (not a string"),
+    ({**GOOD, "income": "72000"}, "income", "(not a string, not a boolean)"),
     ({**GOOD, "income": True}, "income", "boolean"),
     ({**GOOD, "income": -5}, "income", "greater than or equal"),
     ({**GOOD, "dti": 1e9}, "dti", "less than or equal"),
