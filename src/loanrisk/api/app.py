@@ -9,10 +9,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loanrisk import __version__
 from loanrisk.api import openapi
@@ -88,6 +90,7 @@ def create_app(settings: Settings | None = None, *, model_name: str | None = Non
         app.include_router(router)
     app.add_exception_handler(InvalidRequest, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_fields)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(StoreError, _store_down)  # type: ignore[arg-type]
     app.add_exception_handler(OperationalError, _store_down)  # type: ignore[arg-type]
     # outermost first: metrics see every answer, including 413s
@@ -115,6 +118,16 @@ async def _invalid_fields(request: Request, exc: RequestValidationError) -> JSON
             msg = f"{msg}; send the body as JSON with the header Content-Type: application/json"
         errors.append({"loc": loc, "field": field, "type": kind, "msg": msg})
     return JSONResponse({"detail": errors}, status_code=422)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """FastAPI answers a body it cannot decode (bad UTF-8, JSON nested too deeply) with a bare
+    400; give it the service's 422 format, as for the application endpoints."""
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        return JSONResponse({"detail": [{"loc": ["body"], "field": "body", "type": "json_invalid",
+                                         "msg": "the body is not valid JSON (or not UTF-8 text, "
+                                                "or nested too deeply)"}]}, status_code=422)
+    return await http_exception_handler(request, exc)
 
 
 async def _store_down(_request: Request, exc: Exception) -> JSONResponse:

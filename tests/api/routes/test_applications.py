@@ -53,6 +53,10 @@ def test_create_read_outcome(api) -> None:
     not_json = c.post(f"/v1/applications/{app_id}/outcome", content=b'{"outcome": "bad"}',
                       headers={**api.web, "Content-Type": "text/plain"})
     assert not_json.status_code == 422 and "Content-Type: application/json" in not_json.text
+    for raw in (b'{"outcome": "\xff"}', b"[" * 30000 + b"]" * 30000):  # bad UTF-8, too deep
+        r = c.post(f"/v1/applications/{app_id}/outcome", content=raw,
+                   headers={**api.web, "Content-Type": "application/json"})
+        assert r.status_code == 422 and r.json()["detail"][0]["type"] == "json_invalid", r.text
     broken = c.post(f"/v1/applications/{app_id}/outcome", content=b'{"outcome":',
                     headers={**api.web, "Content-Type": "application/json"})
     assert broken.status_code == 422
