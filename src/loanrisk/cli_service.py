@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -82,10 +81,7 @@ def serve(
 
     from loanrisk.api.app import create_app
 
-    settings = _settings(database)
-    # an unreachable tracking server should be noticed in seconds, not after MLflow's backoff
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    settings = _settings(database)  # MLflow's retries and timeout: set in cli._root
     update: dict[str, object] = {}
     for field, value in (("poll_seconds", poll_seconds), ("challenger_mode", challenger_mode),
                          ("challenger_version", challenger_version),

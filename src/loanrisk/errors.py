@@ -36,3 +36,16 @@ class GateError(LoanriskError):
 
 class ModelLoadError(LoanriskError):
     """A model version cannot be served (hash mismatch, failed golden check, missing files)."""
+
+
+# Registry and gate messages give command-line advice; other surfaces say the same in their terms.
+HTTP_WORDS = (("use --force", 'send "force": true'), ("pass --version N", 'send "version"'),
+              ("`loanrisk models list`", "GET /v1/admin/versions"))
+UI_WORDS = (("use --force", "tick force"), ("--force", "force"))
+
+
+def reword(message: str, words: tuple[tuple[str, str], ...]) -> str:
+    """``message`` with each command-line phrase of ``words`` replaced by its counterpart."""
+    for cli, other in words:
+        message = message.replace(cli, other)
+    return message

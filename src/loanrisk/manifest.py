@@ -72,6 +72,7 @@ def reference_values(df: pd.DataFrame, inputs: dict[str, str]) -> dict[str, Any]
     missing (None) when most rows lack the attribute (joint income on individual applications:
     an individual applicant is then typical there, not pushed toward a joint applicant's value).
     """
+    typical = typical_values(df, inputs)
     out: dict[str, Any] = {}
     for name, kind in inputs.items():
         col = df[name]
@@ -79,13 +80,11 @@ def reference_values(df: pd.DataFrame, inputs: dict[str, str]) -> dict[str, Any]
             else pd.to_numeric(col, errors="coerce").isna()
         if len(col) and missing.mean() > 0.5:
             out[name] = None
-            continue
-        if kind == "string":
+        elif kind == "string":
             vc = col.dropna().astype(str).value_counts()
             out[name] = str(vc.index[0]) if len(vc) else ""
         else:
-            med = pd.to_numeric(col, errors="coerce").median()
-            out[name] = None if pd.isna(med) else float(med)
+            out[name] = typical.get(name)
     return out
 
 

@@ -23,8 +23,9 @@ Rules, stated once:
   top ``max_reasons`` positive contributions, in the schema's plain ``reason`` words, are the
   reasons. An adverse decision (decline; a grade below the best) always gets at least one.
   Words fit the value: a phrase that names a side ("Income is low") turns to the other side
-  ("Income is high") when the applicant's value lies above the reference, and a missing value
-  reads "<phrase> (not provided)". The reference of an attribute most rows lack is "missing".
+  ("Income is high") when the applicant's value lies above the typical one (the reference, or
+  the median where the reference is "missing": an attribute most rows lack); a category is named
+  ("Income verification: Verified"); a missing value reads "<topic> (not provided)".
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from typing import Any
 
 from loanrisk.challenger import ChallengerPolicy, ChallengerRouter
 from loanrisk.config import Settings
-from loanrisk.errors import LoanriskError, ModelLoadError
+from loanrisk.errors import HTTP_WORDS, LoanriskError, ModelLoadError, reword
 from loanrisk.scorer import Scorer
 from loanrisk.validation import RequestValidator
 
@@ -37,10 +37,9 @@ log = logging.getLogger(__name__)
 def _said(exc: BaseException) -> str:
     """An error as /ready and the admin API show it: type, message, credentials redacted and
     command-line advice in HTTP terms (these answers are read over HTTP, /ready without a key)."""
-    from loanrisk.api.routes.admin import for_http
     from loanrisk.registry import redact
 
-    return for_http(redact(f"{type(exc).__name__}: {exc}"))
+    return reword(redact(f"{type(exc).__name__}: {exc}"), HTTP_WORDS)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,14 @@ from loanrisk.api.models import (
     VersionPublic,
 )
 from loanrisk.challenger import ChallengerPolicy
-from loanrisk.errors import GateError, LoanriskError, RegistryError, RegistryUnavailable
+from loanrisk.errors import (
+    HTTP_WORDS,
+    GateError,
+    LoanriskError,
+    RegistryError,
+    RegistryUnavailable,
+    reword,
+)
 from loanrisk.serving import ModelHolder
 from loanrisk.store import KeyInfo
 
@@ -41,25 +48,13 @@ def _registry_name(holder: ModelHolder) -> str:
     return holder.model_name
 
 
-# The registry and the gate speak to the command line; over HTTP the same advice reads:
-_HTTP_WORDS = (("use --force", 'send "force": true'), ("pass --version N", 'send "version"'),
-               ("`loanrisk models list`", "GET /v1/admin/versions"))
-
-
-def for_http(message: str) -> str:
-    """A registry or gate message with its command-line advice in this API's terms."""
-    for cli, http in _HTTP_WORDS:
-        message = message.replace(cli, http)
-    return message
-
-
 def _refused(exc: LoanriskError | str) -> HTTPException:
     """422 for a refusal (gate, unknown version); 503 when the registry cannot be reached."""
     if isinstance(exc, RegistryUnavailable):
         return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                              f"{exc}; the service keeps serving its current champion; retry "
                              "when the tracking server is back")
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, for_http(str(exc)))
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, reword(str(exc), HTTP_WORDS))
 
 
 def _registry_call(fn: Any) -> Any:

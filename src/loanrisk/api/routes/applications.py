@@ -65,6 +65,15 @@ def public(row: Application, classes: list[str] | None = None) -> dict[str, Any]
     }
 
 
+def _classes(service: Any, row: Application) -> list[str]:
+    """The classes of the model that decided ``row``: the served model's (in order) when it is
+    that model, else the row's own probabilities' keys."""
+    served = service.holder.current
+    if served is not None and served.scorer.name == row.model_name:
+        return list(served.scorer.classes)
+    return list(row.probabilities or {})
+
+
 def _replay(row: Application, digest: str, classes: list[str]) -> JSONResponse:
     if row.request_hash != digest:
         raise InvalidRequest([{"loc": ["header", "Idempotency-Key"], "field": "Idempotency-Key",
@@ -165,9 +174,7 @@ async def create_application(request: Request, call: CallDep,
 )
 def read_application(application_id: uuid.UUID, key: KeyDep, service: ServiceDep) -> Any:
     row = _visible(service.store, application_id, key)
-    served = service.holder.current
-    out = public(row, served.scorer.classes if served and served.scorer.name == row.model_name
-                 else None)
+    out = public(row, _classes(service, row))
     out["attributes"] = row.attributes
     out["outcomes"] = [
         {"application_id": str(o.application_id), "outcome": o.outcome, "source": o.source,
@@ -191,10 +198,7 @@ def read_application(application_id: uuid.UUID, key: KeyDep, service: ServiceDep
 def record_outcome(application_id: uuid.UUID, body: OutcomeCreate, key: KeyDep,
                    service: ServiceDep) -> Any:
     row = _visible(service.store, application_id, key)
-    served = service.holder.current
-    # the served model's classes (in order), else the row's own: its probabilities' keys
-    classes = (served.scorer.classes if served is not None and served.scorer.name ==
-               row.model_name else list(row.probabilities or {}))
+    classes = _classes(service, row)
     if classes:
         problem = outcome_error(body.outcome, classes)
         if problem:

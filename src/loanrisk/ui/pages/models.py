@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from loanrisk.errors import LoanriskError
+from loanrisk.errors import UI_WORDS, LoanriskError, reword
 from loanrisk.registry import PromotionResult
 from loanrisk.ui import common, data
 
@@ -86,14 +86,10 @@ def _run_gate(action: Callable[[], PromotionResult]) -> None:
         st.session_state[GATE_MESSAGE] = ("success" if res.promoted else "warning",
                                           f"v{res.version}: "
                                           f"{'champion' if res.promoted else 'refused'} — "
-                                          f"{_for_ui(res.reason)}")
+                                          f"{reword(res.reason, UI_WORDS)}")
     except LoanriskError as exc:
-        st.session_state[GATE_MESSAGE] = ("error", _for_ui(str(exc)))
+        st.session_state[GATE_MESSAGE] = ("error", reword(str(exc), UI_WORDS))
 
-
-def _for_ui(message: str) -> str:
-    """The registry's command-line advice in this page's terms."""
-    return message.replace("use --force", "tick force").replace("--force", "force")
 
 
 def _gate(p: common.Picked) -> None:
