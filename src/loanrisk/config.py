@@ -16,7 +16,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """loanrisk configuration. Every field can be set as LOANRISK_<FIELD> (e.g. LOANRISK_HOME)."""
 
-    model_config = SettingsConfigDict(env_prefix="LOANRISK_", extra="ignore")
+    # an empty LOANRISK_* variable (``export LOANRISK_HOME=``) means "not set", not "the
+    # current directory" or an empty URL
+    model_config = SettingsConfigDict(env_prefix="LOANRISK_", extra="ignore",
+                                      env_ignore_empty=True)
 
     home: Path = Field(default=Path.home() / ".loanrisk", description="Where embedded state lives.")
     tracking_uri: str | None = Field(

@@ -123,12 +123,23 @@ class RequestValidator:
                        if d["field"] not in said]
             obj = None
         if errors:
-            return None, errors
+            return None, [_null_named(e, data) for e in errors]
         return obj, []
 
     def json_schema(self) -> dict[str, Any]:
         """JSON Schema of an application body for this model (served at /v1/schema)."""
         return self.model.model_json_schema()
+
+
+def _null_named(err: dict[str, Any], data: Any) -> dict[str, Any]:
+    """A null (or, from a file, an empty cell) for a required attribute says so, instead of
+    the type's complaint (a categorical's would list every allowed category)."""
+    field = err.get("field")
+    if isinstance(data, dict) and field in data and data[field] is None:
+        return {**err, "type": "missing",
+                "msg": "Field required by the served model's schema: it was never missing in "
+                       "training, so it may not be null or empty"}
+    return err
 
 
 def _detail(err: Any, index: int | None) -> dict[str, Any]:

@@ -63,6 +63,17 @@ def test_scores_like_the_service_and_rejects_bad_rows(tmp_path: Path, model_dir:
         assert d.probabilities["bad"] == pytest.approx(r["p_bad"], abs=1e-9)
 
 
+def test_empty_cells_are_named_as_missing(tmp_path: Path, model_dir: Path) -> None:
+    """An empty cell of a required attribute says it is empty, not which categories exist."""
+    src = tmp_path / "apps.csv"
+    src.write_text("income,dti,purpose\n50000,10,car\n50000,10,\n,10,car\n")
+    rep = score_table(data=src, out=tmp_path / "out.csv", model_dir=model_dir, progress=False)
+    assert (rep.scored, rep.rejected) == (1, 2)
+    rejected = pd.read_csv(rep.rejected_file)  # type: ignore[arg-type]
+    assert list(rejected["field"]) == ["purpose", "income"]
+    assert rejected["error"].str.contains("may not be null or empty").all(), rejected
+
+
 def test_processes_give_the_same_output(tmp_path: Path, model_dir: Path) -> None:
     src = _table(tmp_path / "apps.csv")
     one = score_table(data=src, out=tmp_path / "one.csv", model_dir=model_dir, chunk_rows=50,

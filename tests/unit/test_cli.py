@@ -127,6 +127,18 @@ def test_user_mistakes_are_one_clear_line(fresh_home: Path, monkeypatch: pytest.
     assert says in " ".join(res.output.split()) and "Traceback" not in res.output
 
 
+def test_empty_settings_variables_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`export LOANRISK_HOME=` must not put the home in the current directory."""
+    from loanrisk.config import Settings
+
+    for name in ("LOANRISK_HOME", "LOANRISK_DATABASE_URL", "LOANRISK_TRACKING_URI",
+                 "LOANRISK_POLL_SECONDS"):
+        monkeypatch.setenv(name, "")
+    s = Settings()
+    assert s.home == Path.home() / ".loanrisk" and s.poll_seconds == 10.0
+    assert s.database_url is None and s.tracking_uri is None
+
+
 def test_messages_keep_square_brackets() -> None:
     """Rich markup must not eat pip extras such as 'loanrisk[scale]' in help or errors."""
     res = runner.invoke(app, ["score", "--help"])

@@ -30,7 +30,8 @@ def test_score_single_and_batch(api: Api) -> None:
     ({**GOOD, "dti": 1e9}, "dti", "less than or equal"),
     ({**GOOD, "purpose": "yacht"}, "purpose", "'car'"),
     ({k: v for k, v in GOOD.items() if k != "income"}, "income", "required"),
-    ({**GOOD, "income": None}, "income", "number"),
+    ({**GOOD, "income": None}, "income", "may not be null"),
+    ({**GOOD, "purpose": None}, "purpose", "may not be null"),  # not a list of every category
     ({**GOOD, "channel": "fax"}, "channel", "'web'"),
 ])
 def test_validation_names_field(api: Api, body: dict, field: str, why: str) -> None:
