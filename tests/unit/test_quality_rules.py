@@ -135,3 +135,21 @@ def test_tune_on_ray_shares_one_study(fresh_home: Path) -> None:
     assert json.loads(res.params_path.read_text())["backend"] == "ray"
     with pytest.raises(LoanriskError, match="backend"):
         tune(TuneOptions(model="linear", dataset="lending-club-default", backend="spark"))
+
+
+@pytest.mark.parametrize(("model", "design"), [("mlp", "tabular"), ("mlp", "reference"),
+                                               ("gbdt", "tabular"), ("linear", "tabular")])
+def test_the_default_trial_is_a_point_of_the_search_space(model: str, design: str) -> None:
+    """The first trial of every study is the shipped default: each of its values is searched."""
+    from optuna.trial import FixedTrial
+
+    from loanrisk.tune import DEFAULTS, suggest
+
+    defaults = dict(DEFAULTS[model])
+    if design == "reference":
+        defaults.pop("n_bins")
+    params = suggest(FixedTrial(defaults), model, design=design)  # raises on a value not given
+    if model == "mlp" and design == "tabular":
+        # the bin method is fixed (tree bins beat quantile bins over 5 splits), not searched
+        assert params["bins"] == "tree" and params["n_bins"] == 8
+        assert params["hidden"] == [128, 64, 32, 16]
