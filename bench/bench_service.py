@@ -239,7 +239,8 @@ def main() -> None:
     """Run all four measurements and write the RESULTS.md section."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model-dir", type=Path, action="append", help="model version dir(s)")
-    ap.add_argument("--models", default="linear,gbdt,mlp", help="models to train if no dir")
+    ap.add_argument("--models", default="majority,linear,mlp,gbdt,ensemble",
+                    help="models to train if no dir (learn's default: every family)")
     ap.add_argument("--seconds", type=float, default=5.0, help="duration of each HTTP load")
     ap.add_argument("--runs", type=int, default=3, help="repeat the HTTP measures N times")
     ap.add_argument("--notes", type=Path, help="a Markdown file appended to the section")
