@@ -141,8 +141,7 @@ def learn(
         help="Also write the summary JSON here.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
-    """Train majority, linear, mlp, gbdt and their ensemble; evaluate the ONNX graphs; register
-    the best."""
+    """Train majority, linear, mlp, gbdt and their ensemble as ONNX graphs; register the best."""
     from loanrisk.config import get_settings
     from loanrisk.pipeline import LearnOptions
     from loanrisk.pipeline import learn as run_learn

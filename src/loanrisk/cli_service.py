@@ -209,8 +209,7 @@ def score(
         help="Ray cluster address (default: RAY_ADDRESS, else a local Ray).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Score a table of applications in batch, as the service would (same graph, thresholds,
-    reasons); rows that do not fit the schema go to <OUT>.rejected.csv."""
+    """Score a table in batch as the service would; misfit rows go to <OUT>.rejected.csv."""
     from loanrisk.batch import score_table
 
     settings = _settings()

@@ -330,6 +330,8 @@ def tune(opts: TuneOptions, settings: Settings | None = None) -> TuneResult:
         raise LoanriskError(f"--model must be one of {', '.join(TUNABLE)}, not {opts.model!r}")
     if opts.trials < 1:
         raise LoanriskError(f"--trials must be at least 1, not {opts.trials}")
+    if opts.timeout is not None and not opts.timeout > 0:
+        raise LoanriskError(f"--timeout must be a number of seconds above 0, not {opts.timeout}")
     if opts.backend not in ("local", "ray") or opts.workers < 1:
         raise LoanriskError(f"--backend {opts.backend!r} --workers {opts.workers}: use local or "
                             "ray, and at least one worker")

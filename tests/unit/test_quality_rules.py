@@ -106,6 +106,8 @@ def test_tune_is_stored_resumable_and_used_by_learn(fresh_home: Path) -> None:
     assert "linear" in learn_opts.tuned_from
     with pytest.raises(LoanriskError, match="--model"):
         tune(TuneOptions(model="forest", dataset="lending-club-default"))
+    with pytest.raises(LoanriskError, match="--timeout must be .* above 0, not -5"):
+        tune(TuneOptions(model="linear", dataset="lending-club-default", timeout=-5))
 
 
 def test_tune_gbdt_reports_rounds_and_can_prune(fresh_home: Path) -> None:
