@@ -62,6 +62,9 @@ class Attribute:
     categories: tuple[str, ...] | None = None  # optional allowed values (categorical/binary)
     minimum: float | None = None
     maximum: float | None = None
+    # plain words for category codes, e.g. {"term_60": "60 months"}: decision reasons and the UI
+    # show them ("Loan term: 60 months", not "term_60"); kept as (code, words) pairs, JSON object
+    labels: tuple[tuple[str, str], ...] | None = None
 
     def __post_init__(self) -> None:
         where = f"attribute {self.name!r}"
@@ -82,6 +85,8 @@ class Attribute:
             object.__setattr__(self, "categories", tuple(self.categories))
             if len(set(self.categories)) != len(self.categories):
                 raise SchemaError(f"{where}: categories repeat a value")
+        if self.labels is not None:
+            self._check_labels(where)
         for bound in ("minimum", "maximum"):
             v = getattr(self, bound)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
@@ -89,6 +94,33 @@ class Attribute:
         if (self.minimum is not None and self.maximum is not None
                 and self.minimum > self.maximum):
             raise SchemaError(f"{where}: minimum {self.minimum} is above maximum {self.maximum}")
+
+    def _check_labels(self, where: str) -> None:
+        """labels: {code: words} of strings, on a categorical attribute, each code one of its
+        categories when those are listed."""
+        pairs = self.labels.items() if isinstance(self.labels, dict) else self.labels
+        try:
+            pairs = tuple((c, w) for c, w in pairs)  # type: ignore[union-attr]
+        except (TypeError, ValueError):
+            raise SchemaError(f"{where}: labels must be an object of category -> plain words, "
+                              'e.g. {"term_60": "60 months"}') from None
+        if self.type != "categorical":
+            raise SchemaError(f"{where}: labels name the values of a categorical attribute; "
+                              f"this one is {self.type} (remove 'labels')")
+        bad = [c for c, w in pairs if not isinstance(c, str) or not isinstance(w, str) or not w]
+        if bad:
+            raise SchemaError(f"{where}: labels must map each category to non-empty words "
+                              f"(strings); check {bad}")
+        if self.categories is not None:
+            unknown = [c for c, _ in pairs if c not in self.categories]
+            if unknown:
+                raise SchemaError(f"{where}: labels for {unknown}, which are not among its "
+                                  f"categories {list(self.categories)}")
+        object.__setattr__(self, "labels", pairs)
+
+    def label(self, value: str) -> str:
+        """The plain words for a category value (the value itself when it has none)."""
+        return dict(self.labels or ()).get(value, value)
 
     @property
     def is_feature_type(self) -> bool:
@@ -107,6 +139,8 @@ class Attribute:
         for bound in ("minimum", "maximum"):
             if getattr(self, bound) is not None:
                 d[bound] = getattr(self, bound)
+        if self.labels is not None:
+            d["labels"] = dict(self.labels)
         return d
 
     @classmethod
@@ -125,6 +159,9 @@ class Attribute:
         for flag in ("post_decision", "protected"):
             if not isinstance(d.get(flag, False), bool):
                 raise SchemaError(f"attribute {name!r}: {flag} must be true or false")
+        if "labels" in d and not isinstance(d["labels"], dict):
+            raise SchemaError(f"attribute {name!r}: labels must be an object of category -> "
+                              'plain words, e.g. {"term_60": "60 months"}')
         cats = d.get("categories")
         return cls(**{**d, "categories": tuple(cats) if isinstance(cats, list) else cats})
 

@@ -178,6 +178,9 @@ class Scorer:
             for f in self.features
         ]
         self._sides = [phrase_sides(w) for w in self.reason_words]
+        # plain words for category codes (schema "labels"), e.g. "term_60" -> "60 months"
+        self._labels: list[dict[str, str]] = [dict(attrs.get(f, {}).get("labels") or {})
+                                              for f in self.features]
         ref = manifest.get("reference", {})
         self._reference: list[Any] = [self._cell(f, ref.get(f)) for f in self.features]
         self._float_names = [f for f in self.features if self.inputs[f] != "string"]
@@ -403,7 +406,9 @@ class Scorer:
         if self.inputs[self.features[k]] == "string":  # a category: name it, assert nothing
             value = st_row[self._string_col[k]]
             topic = without_side(phrase).rstrip(". ")
-            return topic + NOT_PROVIDED if value == "" else f"{topic}: {value}"
+            if value == "":
+                return topic + NOT_PROVIDED
+            return f"{topic}: {self._labels[k].get(value, value)}"
         j = self._float_col[k]
         value, typical = float(fl_row[j]), self._typical[j]
         if math.isnan(value):  # no side to speak of

@@ -45,6 +45,9 @@ def test_decide_scores_an_example_with_reasons(model_home: Path) -> None:
     assert "lending-club-default v1" in _texts(at)
     _button(at, "Load an example applicant").click().run()
     assert "example applicant #1" in _texts(at)
+    # categories are shown in the schema's plain words, the code beside; the value is the code
+    term = next(b for b in at.selectbox if b.label == "term")
+    assert "60 months (term_60)" in term.options and term.value in {"term_36", "term_60"}
     _button(at, "Score").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     metrics = {m.label: m.value for m in at.metric}

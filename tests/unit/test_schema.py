@@ -125,6 +125,16 @@ def test_validate_frame_accepts_good_and_names_problems() -> None:
     ({"target": "y", "attributes": [{"name": "y", "type": "categorical"}]},
      "target 'y' is also listed"),
     ({"target": "y", "primary_metric": "auc", "attributes": []}, "primary_metric 'auc'"),
+    ({"target": "y", "attributes": [{"name": "t", "type": "categorical", "categories": ["a"],
+                                     "labels": {"b": "Bee"}}]},
+     r"attribute 't'.*labels for \['b'\], which are not among its categories"),
+    ({"target": "y", "attributes": [{"name": "t", "type": "numeric", "labels": {"1": "one"}}]},
+     "attribute 't'.*labels name the values of a categorical attribute; this one is numeric"),
+    ({"target": "y", "attributes": [{"name": "t", "type": "categorical",
+                                     "labels": ["a", "b"]}]},
+     "attribute 't'.*labels must be an object"),
+    ({"target": "y", "attributes": [{"name": "t", "type": "categorical", "labels": {"a": ""}}]},
+     r"attribute 't'.*non-empty words.*\['a'\]"),
 ])
 def test_schema_errors_name_file_and_attribute(tmp_path: Path, doc: dict, needle: str) -> None:
     path = tmp_path / "broken.json"
@@ -235,3 +245,15 @@ def test_errors_are_loanrisk_errors() -> None:
     assert issubclass(SchemaError, LoanriskError) and issubclass(DataError, LoanriskError)
     with pytest.raises(SchemaError, match="attribute 'a': unknown type 'number'"):
         Attribute("a", "number")  # type: ignore[arg-type]
+
+
+def test_category_labels_round_trip_and_fall_back_to_the_code() -> None:
+    a = Attribute.from_dict({"name": "term", "type": "categorical",
+                             "categories": ["term_36", "term_60"],
+                             "labels": {"term_60": "60 months"}})
+    assert a.label("term_60") == "60 months" and a.label("term_36") == "term_36"
+    assert a.to_dict()["labels"] == {"term_60": "60 months"}
+    again = Attribute.from_dict(a.to_dict())
+    assert again == a and hash(again) == hash(a)
+    assert "labels" not in Attribute.from_dict({"name": "x", "type": "categorical"}).to_dict()
+

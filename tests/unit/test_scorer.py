@@ -203,3 +203,23 @@ def test_reference_is_missing_where_most_rows_lack_the_attribute() -> None:
     ref = reference_values(df, {"joint_income": "float", "joint_verified": "string",
                                 "income": "float"})
     assert ref == {"joint_income": None, "joint_verified": None, "income": 50000.0}
+
+
+def test_category_reasons_use_the_schema_labels(binary: Path, tmp_path: Path) -> None:
+    """A categorical reason names the value in the schema's plain words when it has them."""
+    import shutil
+
+    labelled = tmp_path / "labelled"
+    shutil.copytree(binary, labelled)
+    schema = json.loads((labelled / "schema.json").read_text())
+    for attr in schema["attributes"]:
+        if attr["name"] == "purpose":
+            attr["labels"] = {"debt": "paying off other debts"}
+    (labelled / "schema.json").write_text(json.dumps(schema))
+    plain, words = Scorer.load(binary), Scorer.load(labelled)
+    k = plain.features.index("purpose")
+    fl, st = plain._matrices([BAD, GOOD])  # purpose "debt", then "car" (no label)
+    assert plain._worded(k, fl[0], st[0]).endswith(": debt")
+    assert words._worded(k, fl[0], st[0]).endswith(": paying off other debts")
+    assert words._worded(k, fl[1], st[1]).endswith(": car")  # no label: the code itself
+

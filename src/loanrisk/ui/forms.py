@@ -33,6 +33,12 @@ class FieldSpec:
     low: float | None = None
     high: float | None = None
     options: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)  # plain words per category (schema)
+
+    def shown(self, option: str) -> str:
+        """How a category is shown: its plain words (schema "labels") with the code beside."""
+        words = self.labels.get(option)
+        return f"{words} ({option})" if words else option
 
 
 def _attrs(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -63,7 +69,7 @@ def field_specs(manifest: dict[str, Any], schema: dict[str, Any]) -> list[FieldS
             default = str(ref) if ref is not None and str(ref) in options else (
                 options[0] if options else "")
             specs.append(FieldSpec(name, "category", name, desc, optional, default,
-                                   options=options))
+                                   options=options, labels=dict(attr.get("labels") or {})))
             continue
         low, high = numeric_bounds(name, manifest, attr)
         rng = (manifest.get("ranges") or {}).get(name)

@@ -43,7 +43,8 @@ def _widget(p: common.Picked, spec: FieldSpec) -> Any:
     if key not in st.session_state:
         st.session_state[key] = spec.default
     if spec.kind == "category":
-        return st.selectbox(spec.label, spec.options, key=key, help=spec.help)
+        return st.selectbox(spec.label, spec.options, key=key, help=spec.help,
+                            format_func=spec.shown)
     # no min/max on the widget: Streamlit would silently keep the last valid number; the
     # service's own validation names an out-of-range or empty field instead
     return st.number_input(spec.label, step=1.0, value=None, key=key, help=spec.help,
