@@ -60,6 +60,10 @@ def numeric_bounds(name: str, manifest: dict[str, Any], attr: dict[str, Any]
 def _field(name: str, kind: str, manifest: dict[str, Any], attr: dict[str, Any],
            nullable: bool) -> tuple[Any, Any]:
     desc = attr.get("description") or name
+    labels = attr.get("labels") or {}
+    if labels:  # the OpenAPI docs say what each code means
+        desc = desc.rstrip(". ") + ". Codes: " + "; ".join(f"{c} = {w}"
+                                                         for c, w in labels.items()) + "."
     if kind == "string":
         allowed = attr.get("categories") or (manifest.get("categories") or {}).get(name)
         typ: Any = Literal[tuple(str(c) for c in allowed)] if allowed else str  # type: ignore[misc]

@@ -257,3 +257,16 @@ def test_category_labels_round_trip_and_fall_back_to_the_code() -> None:
     assert again == a and hash(again) == hash(a)
     assert "labels" not in Attribute.from_dict({"name": "x", "type": "categorical"}).to_dict()
 
+
+
+def test_category_labels_are_in_the_request_schema() -> None:
+    """The OpenAPI description of a labelled attribute says what each code means."""
+    from loanrisk.validation import build_request_model
+
+    manifest = {"name": "m", "features": ["term"], "inputs": {"term": "string"}}
+    schema = {"attributes": [{"name": "term", "type": "categorical", "description": "Loan term.",
+                              "categories": ["term_36", "term_60"],
+                              "labels": {"term_36": "36 months", "term_60": "60 months"}}]}
+    prop = build_request_model(manifest, schema).model_json_schema()["properties"]["term"]
+    assert prop["enum"] == ["term_36", "term_60"]
+    assert prop["description"] == "Loan term. Codes: term_36 = 36 months; term_60 = 60 months."
