@@ -46,7 +46,7 @@ def test_decide_scores_an_example_with_reasons(model_home: Path) -> None:
     _button(at, "Load an example applicant").click().run()
     assert "example applicant #1" in _texts(at)
     # categories are shown in the schema's plain words, the code beside; the value is the code
-    term = next(b for b in at.selectbox if b.label == "term")
+    term = next(b for b in at.selectbox if b.label == "Loan term (term)")
     assert "60 months (term_60)" in term.options and term.value in {"term_36", "term_60"}
     _button(at, "Score").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
@@ -68,7 +68,8 @@ def test_decide_rejects_what_the_service_would_reject(model_home: Path) -> None:
     """Out of range or emptied: the field is named and nothing is scored (the widgets have no
     bounds of their own, which would silently keep the last valid number)."""
     at = _app()
-    fields = {n.label: n for n in at.number_input}
+    fields = {n.label.rsplit("(", 1)[-1].rstrip(")"): n for n in at.number_input}
+    assert "Interest rate offered (int_rate)" in [n.label for n in at.number_input]
     fields["funded_amnt"].set_value(1e12)
     fields["annual_inc"].set_value(None)
     _button(at, "Score").click().run()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from loanrisk.errors import LoanriskError
-from loanrisk.scorer import Scorer
+from loanrisk.scorer import Scorer, without_side
 from loanrisk.validation import RequestValidator, numeric_bounds
 
 MISSING = "(missing)"  # how an empty optional category is shown in a selectbox
@@ -60,6 +60,9 @@ def field_specs(manifest: dict[str, Any], schema: dict[str, Any]) -> list[FieldS
         attr = attrs.get(name, {})
         optional = name in nullable
         desc = str(attr.get("description") or name)
+        # the schema's plain words name the field, the column beside them ("Loan term (term)")
+        topic = without_side(str(attr.get("reason") or "")).rstrip(". ")
+        label = f"{topic} ({name})" if topic and topic != name else name
         ref = reference.get(name)
         if manifest["inputs"][name] == "string":
             options = [str(c) for c in (attr.get("categories")
@@ -68,7 +71,7 @@ def field_specs(manifest: dict[str, Any], schema: dict[str, Any]) -> list[FieldS
                 options = [MISSING, *options]
             default = str(ref) if ref is not None and str(ref) in options else (
                 options[0] if options else "")
-            specs.append(FieldSpec(name, "category", name, desc, optional, default,
+            specs.append(FieldSpec(name, "category", label, desc, optional, default,
                                    options=options, labels=dict(attr.get("labels") or {})))
             continue
         low, high = numeric_bounds(name, manifest, attr)
@@ -78,7 +81,7 @@ def field_specs(manifest: dict[str, Any], schema: dict[str, Any]) -> list[FieldS
         if value is not None:
             value = min(max(value, low if low is not None else value),
                         high if high is not None else value)
-        specs.append(FieldSpec(name, "number", name, hint + (" Optional." if optional else ""),
+        specs.append(FieldSpec(name, "number", label, hint + (" Optional." if optional else ""),
                                optional, value, low, high))
     return specs
 
