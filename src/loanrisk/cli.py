@@ -139,6 +139,11 @@ def learn(
     ] = None,
     summary_json: Annotated[Path | None, typer.Option(
         help="Also write the summary JSON here.")] = None,
+    backend: Annotated[str, typer.Option(
+        help="local, or ray: the repeated splits after the first as Ray tasks (pip install "
+             "'loanrisk\\[scale]').")] = "local",
+    ray_address: Annotated[str | None, typer.Option(
+        help="Ray cluster address (default: RAY_ADDRESS, else a local Ray).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train majority, linear, mlp, gbdt and their ensemble as ONNX graphs; register the best."""
@@ -153,7 +158,7 @@ def learn(
         models=tuple(m.strip() for m in models.split(",") if m.strip()),
         mlp={"max_epochs": mlp_epochs} if mlp_epochs else {},
         repeats=repeats, mlp_config=mlp_config, calibrate=calibrate, use_tuned=tuned,
-        max_latency_us=max_latency_us,
+        max_latency_us=max_latency_us, backend=backend, ray_address=ray_address,
     )
     with console.status("learning…", spinner="dots") if quiet else _nullcontext():
         result = run_learn(opts)

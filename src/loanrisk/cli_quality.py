@@ -35,6 +35,11 @@ def register(app: typer.Typer) -> None:
         sample: Annotated[int | None, Opt(help="Stratified sample of this many rows.")] = None,
         mlp_epochs: Annotated[int | None, Opt(help="Cap the network's training epochs.")] = None,
         summary_json: Annotated[Path | None, Opt(help="Also write the summary JSON here.")] = None,
+        backend: Annotated[str, Opt(
+            help="local, or ray: the splits after the first as Ray tasks (pip install "
+                 "'loanrisk\\[scale]').")] = "local",
+        ray_address: Annotated[str | None, Opt(
+            help="Ray cluster address (default: RAY_ADDRESS, else a local Ray).")] = None,
         quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bars.")] = False,
     ) -> None:
         """Compare models over repeated splits (mean ± std); writes a report, registers nothing."""
@@ -44,7 +49,8 @@ def register(app: typer.Typer) -> None:
             dataset=dataset, data=data, schema=schema, seed=_seed(seed), allow_leaky=allow_leaky,
             sample=sample, progress=not quiet, register=False, promote=False, repeats=repeats,
             models=tuple(m.strip() for m in models.split(",") if m.strip()),
-            mlp={"max_epochs": mlp_epochs} if mlp_epochs else {}, mlp_config=mlp_config)
+            mlp={"max_epochs": mlp_epochs} if mlp_epochs else {}, mlp_config=mlp_config,
+            backend=backend, ray_address=ray_address)
         result = learn(opts)
         summary = result.summary
         if summary.get("warning"):

@@ -60,6 +60,8 @@ class LearnOptions:
     use_tuned: bool = True  # read <home>/tuned/<dataset>/<model>.json when present
     tuned_from: dict[str, str] = field(default_factory=dict)  # filled: model -> params file
     max_latency_us: float | None = None  # champion only among models scoring within this p50
+    backend: str = "local"  # local | ray: where the repeated splits (seeds after the first) run
+    ray_address: str | None = None  # backend ray: the cluster (default RAY_ADDRESS, else local)
 
 
 @dataclass
@@ -108,6 +110,11 @@ def check_options(opts: LearnOptions) -> None:
                             f"not {opts.mlp_config!r}")
     if opts.repeats < 1:
         raise LoanriskError(f"--repeats must be at least 1, not {opts.repeats}")
+    if opts.backend not in ("local", "ray"):
+        raise LoanriskError(f"--backend must be local or ray, not {opts.backend!r}")
+    if opts.backend == "ray" and opts.repeats < 2:
+        raise LoanriskError("--backend ray spreads the repeated splits over Ray tasks: give "
+                            "--repeats 2 or more (one split runs here)")
     if opts.max_latency_us is not None and not opts.max_latency_us > 0:
         raise LoanriskError(f"--max-latency-us must be positive, not {opts.max_latency_us:g}")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,8 @@ from loanrisk.errors import LoanriskError
 from loanrisk.evaluate import LOWER_IS_BETTER, is_better
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import pandas as pd
 
     from loanrisk.pipeline import LearnOptions, TrainedModel
@@ -133,26 +136,93 @@ def run_repeats(opts: LearnOptions, schema: Schema, df: pd.DataFrame, y: np.ndar
 
     ``first`` are the models already fitted on the default seed's split (reused, not refitted).
     Returns the per-seed metrics with mean, std, the best model on the mean primary metric
-    (only among ``among`` when given) and the explanation.
+    (only among ``among`` when given) and the explanation. With ``opts.backend == "ray"`` the
+    splits after the first run as Ray tasks.
     """
-    from loanrisk.pipeline import fit_models
-    from loanrisk.split import split
-
     seeds = seeds_for(opts.seed, opts.repeats)
     per_seed: dict[str, list[dict[str, float]]] = {
         t.name: [dict(t.evaluation.metrics)] for t in first}
-    for seed in seeds[1:]:
-        log.info("repeat: split seed %d", seed)
-        sub = dataclasses.replace(opts, seed=seed, repeats=1)
-        parts = split(y, seed=seed, names=schema.classes)
-        _, trained = fit_models(sub, schema, df, y, parts, attrs)
-        for t in trained:
-            per_seed[t.name].append(dict(t.evaluation.metrics))
+    results: Iterable[dict[str, dict[str, float]]]
+    if opts.backend == "ray":
+        results = _on_ray(opts, schema, df, y, attrs, seeds[1:])
+    else:
+        results = (split_metrics(opts, schema, df, y, attrs, seed) for seed in seeds[1:])
+    for metrics in results:
+        for name, values in metrics.items():
+            per_seed[name].append(values)
     stats = RepeatStats(seeds=seeds, per_seed=per_seed)
     stats.mean, stats.std = aggregate(per_seed)
     stats.best = pick_best_mean(stats, metric=schema.primary_metric, among=among)
     stats.why = explain(stats, metric=schema.primary_metric, among=among)
     return stats
+
+
+def split_metrics(opts: LearnOptions, schema: Schema, df: pd.DataFrame, y: np.ndarray,
+                  attrs: list[Attribute], seed: int) -> dict[str, dict[str, float]]:
+    """Fit preprocessing and every model on the split of ``seed``; each model's metrics."""
+    from loanrisk.pipeline import fit_models
+    from loanrisk.split import split
+
+    log.info("repeat: split seed %d", seed)
+    sub = dataclasses.replace(opts, seed=seed, repeats=1, backend="local")
+    parts = split(y, seed=seed, names=schema.classes)
+    _, trained = fit_models(sub, schema, df, y, parts, attrs)
+    return {t.name: dict(t.evaluation.metrics) for t in trained}
+
+
+def _on_ray(opts: LearnOptions, schema: Schema, df: pd.DataFrame, y: np.ndarray,
+            attrs: list[Attribute], seeds: list[int]) -> list[dict[str, dict[str, float]]]:
+    """``split_metrics`` of every seed as one Ray task each (the table is put once); results
+    in seed order. A failed task raises here, with the task's error.
+
+    Each task refits from the same seeds with as many torch threads as this process uses (and
+    asks Ray for that many CPUs, at most a node's), because a network trained on another number
+    of threads rounds differently: on the same kind of CPU the figures equal a local run's.
+    """
+    from loanrisk.cluster import start_ray
+
+    started = start_ray(opts.ray_address)
+    import ray
+
+    try:
+        largest = max((n.get("Resources", {}).get("CPU", 1) for n in ray.nodes()
+                       if n.get("Alive")), default=1)
+        threads = max(1, min(_torch_threads(), int(largest)))
+        task = ray.remote(num_cpus=threads)(split_metrics)
+        mlp = {**opts.mlp, "threads": opts.mlp.get("threads") or threads}
+        quiet = dataclasses.replace(opts, progress=False, mlp=mlp)
+        refs = [ray.put(x) for x in (quiet, schema, df, y, attrs)]
+        pending = [task.remote(*refs, seed) for seed in seeds]
+        order = {ref: i for i, ref in enumerate(pending)}
+        out: list[dict[str, dict[str, float]]] = [{} for _ in seeds]
+        bar = _bar(len(seeds), opts.progress)
+        try:
+            while pending:
+                done, pending = ray.wait(pending, timeout=1.0)
+                for ref in done:
+                    out[order[ref]] = ray.get(ref)
+                    bar.update(1)
+        finally:
+            bar.close()
+        return out
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _torch_threads() -> int:
+    """The CPU threads torch uses in this process (its default when torch is not loaded)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return int(torch.get_num_threads()) if torch is not None else max(1, os.cpu_count() or 1)
+
+
+def _bar(total: int, show: bool) -> Any:
+    """A tqdm bar over the repeated splits (a no-op bar when not shown)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="repeated splits on Ray", unit="split", disable=not show)
 
 
 def repeat_table(stats: RepeatStats, *, primary: str, metrics: tuple[str, ...] | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -155,3 +156,23 @@ def test_the_default_trial_is_a_point_of_the_search_space(model: str, design: st
         # the bin method is fixed (tree bins beat quantile bins over 5 splits), not searched
         assert params["bins"] == "tree" and params["n_bins"] == 8
         assert params["hidden"] == [128, 64, 32, 16]
+
+
+def test_repeated_splits_on_ray_equal_the_local_ones(fresh_home: Path) -> None:
+    """`evaluate --backend ray`: the splits after the first run as Ray tasks, same figures."""
+    pytest.importorskip("ray", reason="the ray backend needs the scale extra")
+    from loanrisk.pipeline import LearnOptions, learn
+
+    base = LearnOptions(dataset="lending-club-default", sample=1500, repeats=3,
+                        models=("majority", "linear", "mlp", "gbdt"), mlp={"max_epochs": 3},
+                        register=False, promote=False, progress=False, use_tuned=False)
+    local = learn(base).repeats
+    on_ray = learn(dataclasses.replace(base, backend="ray")).repeats
+    assert on_ray.seeds == local.seeds == [42, 43, 44]
+    # seeded refits, the networks with this process's torch threads: identical, in seed order
+    assert on_ray.per_seed == local.per_seed
+    assert on_ray.best == local.best and on_ray.why == local.why
+    with pytest.raises(LoanriskError, match="--backend ray spreads the repeated splits"):
+        learn(dataclasses.replace(base, backend="ray", repeats=1))
+    with pytest.raises(LoanriskError, match="--backend must be local or ray"):
+        learn(dataclasses.replace(base, backend="spark"))
