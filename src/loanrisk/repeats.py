@@ -22,8 +22,6 @@ from loanrisk.errors import LoanriskError
 from loanrisk.evaluate import LOWER_IS_BETTER, is_better
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     import pandas as pd
 
     from loanrisk.pipeline import LearnOptions, TrainedModel
@@ -142,11 +140,14 @@ def run_repeats(opts: LearnOptions, schema: Schema, df: pd.DataFrame, y: np.ndar
     seeds = seeds_for(opts.seed, opts.repeats)
     per_seed: dict[str, list[dict[str, float]]] = {
         t.name: [dict(t.evaluation.metrics)] for t in first}
-    results: Iterable[dict[str, dict[str, float]]]
     if opts.backend == "ray":
         results = _on_ray(opts, schema, df, y, attrs, seeds[1:])
     else:
-        results = (split_metrics(opts, schema, df, y, attrs, seed) for seed in seeds[1:])
+        results = []
+        with _bar(len(seeds) - 1, opts.progress, "repeated splits") as bar:
+            for seed in seeds[1:]:
+                results.append(split_metrics(opts, schema, df, y, attrs, seed))
+                bar.update(1)
     for metrics in results:
         for name, values in metrics.items():
             per_seed[name].append(values)
@@ -195,7 +196,7 @@ def _on_ray(opts: LearnOptions, schema: Schema, df: pd.DataFrame, y: np.ndarray,
         pending = [task.remote(*refs, seed) for seed in seeds]
         order = {ref: i for i, ref in enumerate(pending)}
         out: list[dict[str, dict[str, float]]] = [{} for _ in seeds]
-        bar = _bar(len(seeds), opts.progress)
+        bar = _bar(len(seeds), opts.progress, "repeated splits on Ray")
         try:
             while pending:
                 done, pending = ray.wait(pending, timeout=1.0)
@@ -218,11 +219,11 @@ def _torch_threads() -> int:
     return int(torch.get_num_threads()) if torch is not None else max(1, os.cpu_count() or 1)
 
 
-def _bar(total: int, show: bool) -> Any:
-    """A tqdm bar over the repeated splits (a no-op bar when not shown)."""
+def _bar(total: int, show: bool, desc: str) -> Any:
+    """A tqdm bar over the repeated splits (only on a terminal, and only when ``show``)."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="repeated splits on Ray", unit="split", disable=not show)
+    return tqdm(total=total, desc=desc, unit="split", disable=None if show else True)
 
 
 def repeat_table(stats: RepeatStats, *, primary: str, metrics: tuple[str, ...] | None = None,
