@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from _results import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,12 +78,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        path = ROOT / "bench" / "RESULTS.md"
-        block = f"<!-- batch:start -->\n{text}<!-- batch:end -->"
-        old = path.read_text()
-        pat = re.compile(r"<!-- batch:start -->.*?<!-- batch:end -->", re.S)
-        path.write_text(pat.sub(lambda _m: block, old) if pat.search(old)
-                        else old.rstrip() + "\n\n" + block + "\n")
+        write_section("batch", text)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ Figures go to bench/RESULTS.md by hand, with the machine and the date this scrip
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 from importlib import resources
@@ -22,6 +21,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 import torch
+from _results import cpu_name
 from torch import nn
 
 from loanrisk.train import (
@@ -115,8 +115,7 @@ def throughput(*, rows: int, epochs: int, seed: int, torch_dropout: bool = False
         dataloader_epoch(net, opt, X, y, loss_fn=loss_fn, batch_size=cfg.batch_size,
                          grad_clip=cfg.grad_clip)
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
-                if ln.startswith("model name")), platform.processor())
+    cpu = cpu_name()
     print(f"date {time.strftime('%Y-%m-%d')}  cpu {cpu}  nproc {torch.get_num_threads()} threads"
           f"  torch {torch.__version__}  rows {rows}  features {X.shape[1]}  "
           f"batch {cfg.batch_size}  dropout {'torch' if torch_dropout else 'loanrisk'}")

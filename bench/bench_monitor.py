@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sqlite3
 import statistics
 import subprocess
@@ -32,10 +31,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from _results import cpu_name, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "bench-monitor"
-START, END = "<!-- monitor:start -->", "<!-- monitor:end -->"
 
 
 def build(home: Path, rows: int) -> tuple[str, float]:
@@ -101,16 +100,6 @@ def timed_monitor(max_rows: int | None) -> tuple[float, object]:
     return time.perf_counter() - t0, report
 
 
-def write_results(text: str) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    if START in old and END in old:
-        new = old[:old.index(START)] + text + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(new)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000, help="Stored applications.")
@@ -136,10 +125,8 @@ def main() -> None:
     rep = sampled[0][1]
     top = sorted(rep.attributes.items(), key=lambda kv: -kv[1].psi)[:3]  # type: ignore[attr-defined]
     ftop = full.attributes["annual_inc"].psi  # type: ignore[attr-defined]
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
-                if ln.startswith("model name")), platform.processor())
-    text = f"""{START}
-## drift monitor over 1,000,000 stored applications (`bench/bench_monitor.py`)
+    cpu = cpu_name()
+    text = f"""## drift monitor over 1,000,000 stored applications (`bench/bench_monitor.py`)
 
 `python bench/bench_monitor.py` stores {args.rows:,} applications (SQLite, {size_mb:,.0f} MB;
 rows drawn with replacement from the bundled default data, the newest 60% with annual income
@@ -161,8 +148,8 @@ with `np.searchsorted` + `np.bincount` per attribute.
 Found: level **{rep.level}**; top PSI {", ".join(f"{k} {v.psi:.3f}" for k, v in top)}
 (unsampled annual_inc: {ftop:.3f}). Target: under 10 s on 2 cores for the command.
 {"Met." if cli_s < 10 else "Not met."}
-{END}"""
-    write_results(text)
+"""
+    write_section("monitor", text)
     print(text)
     if scratch is not None:
         scratch.cleanup()

@@ -20,15 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
+from _results import cpu_name, write_section
+
 HERE = Path(__file__).parent
 DATASETS = ("lending-club-grades", "lending-club-default")
-START, END = "<!-- quality:start -->", "<!-- quality:end -->"
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> dict:
 
     get_settings.cache_clear()
     out: dict = {"date": date.today().isoformat(), "cores": os.cpu_count(),
-                 "cpu": cpu_name(), "repeats": args.repeats,
+                 "cpu": cpu_name(isa=True), "repeats": args.repeats,
                  "budget": {"trials": args.trials, "timeout_s": args.timeout}, "tune": {},
                  "evaluate": {}, "reference": {}, "leaky": {}}
     for ds in DATASETS:
@@ -107,24 +107,6 @@ def time_learn(args: argparse.Namespace, out: dict) -> dict:
     return out
 
 
-def cpu_name() -> str:
-    """The CPU model and its widest vector unit: torch's numerics (so the trained networks, and
-    every mlp figure below) differ between an AVX-512 machine and an AVX2 one."""
-    name, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                name = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-                break
-    except OSError:
-        pass
-    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else ""
-    return f"{name}, {isa}" if isa else name
-
-
 def _save(args: argparse.Namespace, out: dict) -> None:
     (HERE / "quality.json").write_text(json.dumps(out, indent=1, default=str))
 
@@ -136,7 +118,7 @@ def _ms(m: dict, k: str) -> str:
 def markdown(q: dict) -> str:
     """The RESULTS.md section."""
     b = q["budget"]
-    lines = [START, "## Model quality (`bench/bench_quality.py`)", "",
+    lines = ["## Model quality (`bench/bench_quality.py`)", "",
              f"- Date {q['date']}; machine: {q['cores']} cores (shared with other jobs) of "
              f"{q['cpu']}, no GPU. The networks' figures depend on the CPU's instruction set "
              "(torch's kernels round differently), so another machine gives other mlp figures.",
@@ -179,7 +161,6 @@ def markdown(q: dict) -> str:
     for k, t in q["tune"].items():
         lines.append(f"| {k} | {t['trials']} ({t['pruned']}) | {t['seconds']:.0f} | "
                      f"{t['val']:.4f} |")
-    lines += ["", END]
     return "\n".join(lines)
 
 
@@ -251,18 +232,6 @@ def _grades_margins(q: dict) -> str:
             "margin over both is what its line above weighs." if spread else "")
 
 
-def write_results(section: str) -> None:
-    """Replace (or append) the quality section of RESULTS.md, leaving the others alone."""
-    path = HERE / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    path.write_text(text)
-
-
 def main() -> None:
     """Parse the options, measure, write the results."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -282,7 +251,7 @@ def main() -> None:
         q = tuned_linear(args, q) if args.step == "linear" else time_learn(args, q)
     else:
         q = run(args)
-    write_results(markdown(q))
+    write_section("quality", markdown(q))
 
 
 if __name__ == "__main__":

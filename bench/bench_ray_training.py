@@ -14,15 +14,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import platform
-import re
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
+from _results import cpu_name, write_section
+
 ROOT = Path(__file__).resolve().parents[1]
-START, END = "<!-- ray-training:start -->", "<!-- ray-training:end -->"
 
 
 def main() -> None:
@@ -44,12 +43,7 @@ def main() -> None:
         seconds[backend] = time.perf_counter() - t0
     same = stats["local"].per_seed == stats["ray"].per_seed
     n_values = sum(len(rows) * len(rows[0]) for rows in stats["local"].per_seed.values())
-    cpu = platform.processor() or platform.machine()
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() \
-            else []:
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    cpu = cpu_name()
     text = "\n".join([
         "## Repeated splits on Ray (`bench/bench_ray_training.py`)", "",
         f"- Date: {date.today().isoformat()}; machine: `nproc` {os.cpu_count()}, {cpu}, shared "
@@ -66,14 +60,7 @@ def main() -> None:
         "by side.", ""])
     print(text)
     if not args.no_write:
-        path = ROOT / "bench" / "RESULTS.md"
-        old = path.read_text()
-        block = f"{START}\n{text}{END}"
-        pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-        new = pattern.sub(lambda _m: block, old) if pattern.search(old) else \
-            old.rstrip() + "\n\n" + block + "\n"
-        path.write_text(new)
-
+        write_section("ray-training", text)
 
 if __name__ == "__main__":
     main()

@@ -15,7 +15,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+from _results import cpu_name, write_section  # noqa: E402
 from service_proc import Server, free_port, new_key, service_env  # noqa: E402
 
 BARE = '''
@@ -182,11 +182,7 @@ def section(rows_a: list[dict[str, Any]], runs: list[dict[str, Any]], http_model
     """The markdown section for bench/RESULTS.md."""
     import onnxruntime
 
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    cpu = cpu_name()
     m = summarise(runs)
 
     def rng(key: str, fmt: str) -> str:
@@ -225,16 +221,6 @@ def section(rows_a: list[dict[str, Any]], runs: list[dict[str, Any]], http_model
     return "\n".join(lines)
 
 
-def write_section(text: str, path: Path = ROOT / "bench" / "RESULTS.md") -> None:
-    """Replace (or append) the text between the service markers."""
-    block = f"<!-- service:start -->\n{text}\n<!-- service:end -->"
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(r"<!-- service:start -->.*?<!-- service:end -->", re.S)
-    new = pattern.sub(lambda _m: block, old) if pattern.search(old) else \
-        old.rstrip() + "\n\n" + block + "\n"
-    path.write_text(new)
-
-
 def main() -> None:
     """Run all four measurements and write the RESULTS.md section."""
     ap = argparse.ArgumentParser(description=__doc__)
@@ -255,7 +241,7 @@ def main() -> None:
         text += "\n" + args.notes.read_text().strip() + "\n"
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section("service", text)
 
 
 if __name__ == "__main__":
