@@ -35,8 +35,9 @@ ui: venv  ## open the Streamlit app (loanrisk ui)
 test: venv browser  ## run the whole test suite
 	$(VENV)/bin/python -m pytest -q
 
-lint:  venv ## ruff
+lint:  venv ## ruff (style and bugs) and mypy (types)
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
 
 bench: venv  ## run the benchmarks (figures go to bench/RESULTS.md)
 	$(PY) bench/bench_mlp.py

@@ -16,7 +16,7 @@ not used to choose; the observed adverse rate among approvals is reported beside
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -28,6 +28,14 @@ if TYPE_CHECKING:
 RULES = ("max_bad_rate", "approval_rate")
 
 
+class RuleSettings(Protocol):
+    """What ``decision_rule`` reads: a Settings, or a rule stored in a manifest."""
+
+    decision_rule: str
+    max_bad_rate: float
+    target_approval_rate: float
+
+
 def risk_score(proba: np.ndarray, *, task: str) -> np.ndarray:
     """P(adverse) for binary; mass on the worse half of the grades for multiclass."""
     proba = np.asarray(proba, dtype=np.float64)
@@ -36,7 +44,7 @@ def risk_score(proba: np.ndarray, *, task: str) -> np.ndarray:
     return proba[:, math.ceil(proba.shape[1] / 2):].sum(axis=1)
 
 
-def decision_rule(proba: np.ndarray, *, task: str, settings: Settings,
+def decision_rule(proba: np.ndarray, *, task: str, settings: Settings | RuleSettings,
                   y: np.ndarray | None = None) -> dict[str, Any]:
     """``manifest["decision"]``: the rule, ``decline_threshold`` and ``tiers`` thresholds.
 

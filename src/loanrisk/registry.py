@@ -50,6 +50,11 @@ class VersionInfo:
         return asdict(self)
 
 
+def _score(value: float | None) -> str:
+    """A gate score for a message: four decimals, or "unknown" where none could be measured."""
+    return "unknown" if value is None else f"{value:.4f}"
+
+
 @dataclass
 class PromotionResult:
     """What the gate decided, and why."""
@@ -379,7 +384,8 @@ class Registry:
             df, overlap_note = unseen_by(champ_dir, df)
             y = df[y_col].to_numpy()
             cand_proba, champ_proba = onnx_proba(cand_dir, df), onnx_proba(champ_dir, df)
-            cand_score, champ_score = roc_auc(y, cand_proba), roc_auc(y, champ_proba)
+            cand_score: float | None = roc_auc(y, cand_proba)
+            champ_score: float | None = roc_auc(y, champ_proba)
             unfair = None if force else self._unfair(cand_dir, champ_dir, df, cand_proba,
                                                      champ_proba)
         except (GateError, OSError, KeyError) as exc:
@@ -400,8 +406,8 @@ class Registry:
                 f"{metric} {cand_score:.4f} beats champion v{current.version}'s {champ_score:.4f} "
                 f"on the same evaluation data{overlap_note}"
                 if better
-                else f"forced: {metric} {cand_score:.4f} vs champion v{current.version}'s "
-                f"{champ_score:.4f}"
+                else f"forced: {metric} {_score(cand_score)} vs champion v{current.version}'s "
+                f"{_score(champ_score)}"
             )
             return PromotionResult(name, version, True, current.version, why,
                                    cand_score, champ_score, metric)

@@ -192,8 +192,8 @@ def _on_ray(opts: LearnOptions, schema: Schema, df: pd.DataFrame, y: np.ndarray,
         task = ray.remote(num_cpus=threads)(split_metrics)
         mlp = {**opts.mlp, "threads": opts.mlp.get("threads") or threads}
         quiet = dataclasses.replace(opts, progress=False, mlp=mlp)
-        refs = [ray.put(x) for x in (quiet, schema, df, y, attrs)]
-        pending = [task.remote(*refs, seed) for seed in seeds]
+        shared = (ray.put(quiet), ray.put(schema), ray.put(df), ray.put(y), ray.put(attrs))
+        pending = [task.remote(*shared, seed) for seed in seeds]
         order = {ref: i for i, ref in enumerate(pending)}
         out: list[dict[str, dict[str, float]]] = [{} for _ in seeds]
         bar = _bar(len(seeds), opts.progress, "repeated splits on Ray")

@@ -41,7 +41,7 @@ def build_summary(result: LearnResult, *, used: list[str]) -> dict[str, Any]:
     if result.promotion is not None:
         champion["promoted"] = result.promotion.promoted
         champion["reason"] = result.promotion.reason
-    cost = {t.name: {"fit_seconds": round(t.seconds, 2)}
+    cost: dict[str, dict[str, Any]] = {t.name: {"fit_seconds": round(t.seconds, 2)}
             | (t.latency.as_dict() if t.latency is not None else {}) for t in result.trained}
     models = {t.name: {k: _clean(v) for k, v in t.evaluation.metrics.items()} | cost[t.name]
               for t in result.trained}

@@ -13,7 +13,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -344,14 +344,14 @@ class Schema:
         :meth:`with_classes_from`."""
         from loanrisk.schema_infer import from_aws_ml
 
-        return cast(Schema, from_aws_ml(cls, d, source=source, classes=classes))
+        return from_aws_ml(cls, d, source=source, classes=classes)
 
     @classmethod
     def infer(cls, df: pd.DataFrame, *, target: str, name: str) -> Schema:
         """Draft a schema from a table (review it before use): see :mod:`loanrisk.schema_infer`."""
         from loanrisk.schema_infer import infer
 
-        return cast(Schema, infer(cls, df, target=target, name=name))
+        return infer(cls, df, target=target, name=name)
 
     def save(self, path: str | Path) -> None:
         """Write our JSON form to ``path``."""

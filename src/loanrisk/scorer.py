@@ -87,6 +87,11 @@ def phrase_sides(phrase: str) -> tuple[str | None, str]:
     return None, phrase
 
 
+def _float_or_nan(value: Any) -> float:
+    """``float(value)``, NaN for None."""
+    return math.nan if value is None else float(value)
+
+
 @dataclass(frozen=True)
 class Decision:
     """One scored application."""
@@ -196,7 +201,7 @@ class Scorer:
         # "missing" (an attribute most rows lack) the median of the values that are present
         typical = manifest.get("typical") or {}
         self._typical = [float(self._ref_float[j]) if not math.isnan(self._ref_float[j])
-                         else float(typical.get(f) if typical.get(f) is not None else math.nan)
+                         else _float_or_nan(typical.get(f))
                          for j, f in enumerate(self._float_names)]
         self._ref_string = np.array([self._reference[k] for k in self._string_pos], dtype=object)
         n_classes = len(self.classes)

@@ -24,7 +24,7 @@ def _flat_params(opts: LearnOptions, result: LearnResult) -> dict[str, str]:
         "sample": opts.sample,
     }
     for t in result.trained:
-        model_params = getattr(t.model, "params", lambda: {})()
+        model_params: dict[str, Any] = getattr(t.model, "params", lambda: {})()
         for k, v in model_params.items():
             params[f"{t.name}.{k}"] = v
     return {k: str(v)[:500] for k, v in params.items()}

@@ -376,8 +376,8 @@ def tune(opts: TuneOptions, settings: Settings | None = None) -> TuneResult:
     path.write_text(json.dumps(doc, indent=1))
     plot = history_plot(study, path.with_name(f"tuning_{opts.model}.png"), metric=data["metric"])
     pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
-    return TuneResult(study_name, storage, float(best.value), doc["params"], len(study.trials),
-                      pruned, seconds, path, plot)
+    return TuneResult(study_name, storage, float(study.best_value), doc["params"],
+                      len(study.trials), pruned, seconds, path, plot)
 
 
 def _done(storage: str, name: str) -> list[Any]:

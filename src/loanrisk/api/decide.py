@@ -49,12 +49,10 @@ def request_hash(data: Any) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def decide(served: Served, items: list[Any], *, batch: bool, score: bool = True
-           ) -> list[tuple[dict[str, Any], Decision | None]]:
-    """Validate every item (InvalidRequest with all errors) and score them in one call.
+def validate_all(served: Served, items: list[Any], *, batch: bool) -> list[dict[str, Any]]:
+    """Every item validated against the served schema, as dicts in input order.
 
-    Returns (validated body as a dict, decision) pairs in input order; with ``score=False``
-    the decisions are None (the caller scores, e.g. through a challenger router).
+    Raises InvalidRequest listing the errors of ALL items (for an empty or oversized batch too).
     """
     if batch and not items:
         raise InvalidRequest([{"loc": ["body"], "field": "body", "type": "too_short",
@@ -72,8 +70,16 @@ def decide(served: Served, items: list[Any], *, batch: bool, score: bool = True
             valid.append(obj.model_dump())
     if errors:
         raise InvalidRequest(errors)
-    if not score:
-        return [(v, None) for v in valid]
+    return valid
+
+
+def decide(served: Served, items: list[Any], *, batch: bool
+           ) -> list[tuple[dict[str, Any], Decision]]:
+    """Validate every item (see ``validate_all``) and score them in one onnxruntime call.
+
+    Returns (validated body as a dict, decision) pairs in input order.
+    """
+    valid = validate_all(served, items, batch=batch)
     return list(zip(valid, served.scorer.score(valid), strict=True))
 
 

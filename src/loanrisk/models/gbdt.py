@@ -100,7 +100,7 @@ class GBDTModel:
 
         dump = self.lgbm_.booster_.dump_model(num_iteration=self.n_iter_)
         k = int(dump["num_tree_per_iteration"])
-        attrs = _tree_attributes(dump["tree_info"], k)
+        attrs: dict[str, Any] = _tree_attributes(dump["tree_info"], k)
         attrs["nodes_values_as_tensor"] = helper.make_tensor(
             "nodes_values", TensorProto.DOUBLE, [len(attrs["nodes_nodeids"])],
             attrs.pop("nodes_values"))

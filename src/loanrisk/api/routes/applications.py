@@ -13,11 +13,11 @@ from fastapi.responses import JSONResponse
 from loanrisk.api.decide import (
     InvalidRequest,
     body_doc,
-    decide,
     model_ref,
     parse_json,
     request_hash,
     split_metadata,
+    validate_all,
 )
 from loanrisk.api.deps import CallDep, KeyDep, ServiceDep
 from loanrisk.api.models import (
@@ -39,7 +39,8 @@ IdemDep = Annotated[str | None, Header(
     alias="Idempotency-Key", max_length=200,
     description="Retry-safe key, scoped to your API key: the same key and body replay the "
                 "original answer (200, Idempotent-Replayed: true); a different body is a 422.")]
-NOT_FOUND = {404: {"model": Message, "description": "No such application for this key."}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Message, "description": "No such application for this key."}}
 
 
 def _iso(ts: datetime) -> str:
@@ -126,7 +127,7 @@ async def create_application(request: Request, call: CallDep,
             raise InvalidRequest([{"loc": ["body"], "field": "body", "type": "dict_type",
                                    "msg": "one application per request (POST /v1/score takes "
                                           "batches)"}])
-        [(valid, d)] = decide(served, [data], batch=False, score=router is None)
+        [valid] = validate_all(served, [data], batch=False)
     except InvalidRequest:  # a retry of a stored application replays it whatever the schema now
         prior = await run_in_threadpool(store.find_idempotent, key.id, idempotency_key) \
             if idempotency_key else None
@@ -136,7 +137,9 @@ async def create_application(request: Request, call: CallDep,
     attrs, meta = split_metadata(valid)
     ref = model_ref(served)
     served_by, extras = served.role, []
-    if router is not None:  # shadow or canary: the router decides what the client gets
+    if router is None:
+        [d] = served.scorer.score([attrs])
+    else:  # shadow or canary: the router decides what the client gets
         [routed] = router.route([attrs], keys=[assignment_key(
             applicant_id=meta["applicant_id"], application_id=str(app_id))])
         d, served_by = routed.served, routed.served_by
@@ -144,7 +147,6 @@ async def create_application(request: Request, call: CallDep,
                "sha256": routed.served_sha256}
         extras = challenger_objects(app_id, routed.extra)
         service.metrics.challenged(routed.extra)
-    assert d is not None
     row = Application(
         id=app_id, channel=meta["channel"] or key.channel, api_key_id=key.id,
         idempotency_key=idempotency_key or None, request_hash=digest,

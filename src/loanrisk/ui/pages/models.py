@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import streamlit as st
 
@@ -42,7 +43,7 @@ def _report(p: common.Picked) -> None:
     st.caption(f"{report.path}")
 
 
-def _image_width(path: object) -> int | str:
+def _image_width(path: object) -> int | Literal["stretch"]:
     """The PNG's own width in pixels ("stretch" when it cannot be read)."""
     try:
         with open(str(path), "rb") as fh:
