@@ -211,16 +211,16 @@ def write_report(report: DriftReport, *, out_dir: Path, settings: Settings) -> N
     out_dir.mkdir(parents=True, exist_ok=True)
     report.files = {"json": str(out_dir / "report.json")}
     try:
-        from loanrisk.plots import _pyplot
+        import matplotlib  # noqa: F401  (the train extra; a serving-only install has none)
 
-        plt = _pyplot()
+        from loanrisk.plots import figure
     except ImportError:
         (out_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
         return
     report.files["plot"] = str(out_dir / "psi.png")
     items = sorted(report.attributes.items(), key=lambda kv: -kv[1].psi)
     colours = {"ok": "#4c9a2a", "watch": "#e0a100", "alert": "#c62828"}
-    fig, ax = plt.subplots(figsize=(8, 0.28 * len(items) + 1.5))
+    fig, ax = figure(figsize=(8, 0.28 * len(items) + 1.5))
     ax.barh([k for k, _ in items][::-1], [v.psi for _, v in items][::-1],
             color=[colours[v.level] for _, v in items][::-1])
     ax.axvline(settings.psi_watch, color=colours["watch"], ls="--", lw=1, label="watch")
@@ -232,5 +232,4 @@ def write_report(report: DriftReport, *, out_dir: Path, settings: Settings) -> N
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out_dir / "psi.png", dpi=110)
-    plt.close(fig)
     (out_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=1))

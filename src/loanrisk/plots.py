@@ -3,32 +3,38 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from loanrisk.evaluate import Evaluation
 
 
-def _pyplot():  # type: ignore[no-untyped-def]
-    import matplotlib
+def figure(rows: int = 1, cols: int = 1, *, figsize: tuple[float, float],
+           squeeze: bool = True) -> tuple[Figure, Any]:
+    """(figure, axes) drawn off-screen, for a file.
 
-    matplotlib.use("Agg")  # headless: reports are files
-    import matplotlib.pyplot as plt
+    No pyplot: the host's backend is left alone (a notebook keeps showing its own plots after
+    ``learn``), nothing is registered globally (no figure to close, no leak), and threads (the
+    service, the UI) can draw at once. ``Figure.savefig`` renders with Agg by itself.
+    """
+    from matplotlib.figure import Figure
 
-    return plt
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(rows, cols, squeeze=squeeze)
 
 
 def confusion_matrices(evals: list[Evaluation], path: Path, *, title: str = "",
                        subtitles: list[str] | None = None) -> Path:
     """Row-normalised confusion-matrix heat maps, one panel per model, side by side; under each
     model's name its macro F1 and ROC-AUC, or the given subtitle."""
-    plt = _pyplot()
     n = len(evals)
     cols = min(n, 3)  # at most three panels a row: the counts stay legible on a page
     rows = -(-n // cols)
-    fig, grid = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.2 * rows), squeeze=False)
+    fig, grid = figure(rows, cols, figsize=(4.2 * cols, 4.2 * rows), squeeze=False)
     for ax in grid.ravel()[n:]:
         ax.axis("off")
     axes = [grid.ravel()[:n]]
@@ -56,7 +62,6 @@ def confusion_matrices(evals: list[Evaluation], path: Path, *, title: str = "",
         fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -64,13 +69,12 @@ def training_curves(history: dict[str, list[float]], path: Path, *, title: str =
                     step: str = "epoch") -> Path:
     """Every recorded series per ``step`` (epoch, boosting round): losses in one panel,
     accuracies in another (a panel only where there are series), train vs validation."""
-    plt = _pyplot()
     groups = [("loss", {k: v for k, v in history.items() if v and "loss" in k}),
               ("accuracy", {k: v for k, v in history.items() if v and "acc" in k})]
     groups = [(name, series) for name, series in groups if series]
     if not groups:
         raise ValueError(f"{title}: the training history has no loss or accuracy series")
-    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4), squeeze=False)
+    fig, axes = figure(1, len(groups), figsize=(5 * len(groups), 4), squeeze=False)
     for ax, (name, series) in zip(axes[0], groups, strict=True):
         for key, vals in series.items():
             ax.plot(range(1, len(vals) + 1), vals, label=key.replace("_", " "))
@@ -81,7 +85,6 @@ def training_curves(history: dict[str, list[float]], path: Path, *, title: str =
     fig.suptitle(f"{title}: training curves")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -89,8 +92,7 @@ def reliability(
     curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, *, title: str = ""
 ) -> Path:
     """Reliability diagram: mean predicted probability vs observed frequency, one line per model."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = figure(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfectly calibrated")
     for name, (pred, obs) in curves.items():
         ax.plot(pred, obs, marker="o", label=name)
@@ -101,7 +103,6 @@ def reliability(
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 

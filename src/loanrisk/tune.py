@@ -394,14 +394,13 @@ def history_plot(study: optuna.Study, path: Path, *, metric: str) -> Path:
     """Validation score of every finished trial and the best so far, as a PNG."""
     import optuna
 
-    from loanrisk.plots import _pyplot
+    from loanrisk.plots import figure
 
-    plt = _pyplot()
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     xs = [t.number for t in done]
     ys = [float(t.value) for t in done]  # type: ignore[arg-type]
     best = [max(ys[: i + 1]) for i in range(len(ys))]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = figure(figsize=(6, 4))
     ax.scatter(xs, ys, s=14, label="trial (validation)")
     ax.step(xs, best, where="post", color="C1", label="best so far")
     ax.set_xlabel("trial")
@@ -411,5 +410,4 @@ def history_plot(study: optuna.Study, path: Path, *, metric: str) -> Path:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
