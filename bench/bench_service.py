@@ -3,7 +3,9 @@
 (a) in-process: validation + scoring + reasons of one application, p50/p99;
 (b) HTTP POST /v1/score throughput vs a bare FastAPI endpoint, same load generator, same run;
 (c) durable POST /v1/applications on SQLite (WAL, synchronous=FULL): applications/s and p99;
-(d) process start (`loanrisk serve`) to /ready 200.
+(d) process start (`loanrisk serve`) to /ready 200;
+and POST /v1/score again with each key's rate limit shared through Redis (LOANRISK_RATE_LIMIT_URL,
+the local server on 127.0.0.1:6379 or --redis-url) beside the in-process limiter, same run.
 
     python bench/bench_service.py                         # trains the bundled models first
     python bench/bench_service.py --model-dir DIR [...]   # or measure given model versions
@@ -127,8 +129,10 @@ def _proc_entry(args: tuple[str, str, dict[str, str], float, int, bool]
     return sum(p[0] for p in parts), [x for p in parts for x in p[1]]
 
 
-def http_benchmarks(model_dir: Path, work: Path, seconds: float) -> dict[str, Any]:
-    """(b), (c), (d) against `loanrisk serve --model-dir` and a bare FastAPI app."""
+def http_benchmarks(model_dir: Path, work: Path, seconds: float,
+                    redis_url: str) -> dict[str, Any]:
+    """(b), (c), (d) against `loanrisk serve --model-dir` and a bare FastAPI app; the score
+    load again on a server whose rate limit lives in Redis."""
     work.mkdir(parents=True, exist_ok=True)
     env = service_env(work / "home", LOANRISK_RATE_LIMIT_PER_MINUTE="100000000",
                       LOANRISK_BODY_LIMIT_BYTES="1000000")
@@ -158,7 +162,18 @@ def http_benchmarks(model_dir: Path, work: Path, seconds: float) -> dict[str, An
     finally:
         bare.terminate()
         server.stop()
-    return {"score": score, "bare": bare_r, "apps": apps, "start_s": starts}
+    shared = Server(["--model-dir", str(model_dir)], {**env, "LOANRISK_RATE_LIMIT_URL": redis_url},
+                    work / "serve-redis.log")
+    shared.start()
+    try:
+        load(shared.url + "/v1/score", body, auth, seconds=1.0)
+        score_redis = load(shared.url + "/v1/score", body, auth, seconds=seconds)
+        if "unreachable" in (work / "serve-redis.log").read_text():
+            raise RuntimeError(f"{redis_url}: the service could not reach Redis (see its log)")
+    finally:
+        shared.stop()
+    return {"score": score, "bare": bare_r, "apps": apps, "start_s": starts,
+            "score_redis": score_redis}
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -175,6 +190,8 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "apps_rps": med([r["apps"]["rps"] for r in runs]),
         "apps_p99": med([r["apps"]["p99_ms"] for r in runs]),
         "start": med([statistics.median(r["start_s"]) for r in runs]),
+        "redis_rps": med([r["score_redis"]["rps"] for r in runs]),
+        "redis_ratio": med([r["score_redis"]["rps"] / r["score"]["rps"] for r in runs]),
     }
 
 
@@ -216,7 +233,11 @@ def section(rows_a: list[dict[str, Any]], runs: list[dict[str, Any]], http_model
         f"{m['apps_rps'][0]:.0f} | {rng('apps_rps', '.0f')} | >= 300 |",
         f"| (c) its p99, ms | {m['apps_p99'][0]:.1f} | {rng('apps_p99', '.1f')} | <= 50 |",
         f"| (d) process start to /ready (median of 3 starts per run), s | "
-        f"{m['start'][0]:.2f} | {rng('start', '.2f')} | <= 1.0 |", "",
+        f"{m['start'][0]:.2f} | {rng('start', '.2f')} | <= 1.0 |",
+        f"| POST /v1/score, rate limit shared through Redis (one Lua call a request), req/s | "
+        f"{m['redis_rps'][0]:.0f} | {rng('redis_rps', '.0f')} | |",
+        f"| its ratio to the in-process limiter above | {m['redis_ratio'][0]:.2f}x | "
+        f"{rng('redis_ratio', '.2f')} | |", "",
     ]
     return "\n".join(lines)
 
@@ -229,13 +250,16 @@ def main() -> None:
                     help="models to train if no dir (learn's default: every family)")
     ap.add_argument("--seconds", type=float, default=5.0, help="duration of each HTTP load")
     ap.add_argument("--runs", type=int, default=3, help="repeat the HTTP measures N times")
+    ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/0",
+                    help="Redis for the shared rate-limit measure")
     ap.add_argument("--notes", type=Path, help="a Markdown file appended to the section")
     ap.add_argument("--no-write", action="store_true", help="print only")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="loanrisk-bench-"))
     dirs = args.model_dir or train_models(work / "train", tuple(args.models.split(",")))
     rows = [in_process(d) for d in dirs]
-    runs = [http_benchmarks(dirs[0], work / f"run{i}", args.seconds) for i in range(args.runs)]
+    runs = [http_benchmarks(dirs[0], work / f"run{i}", args.seconds, args.redis_url)
+            for i in range(args.runs)]
     text = section(rows, runs, rows[0]["model"])
     if args.notes:
         text += "\n" + args.notes.read_text().strip() + "\n"

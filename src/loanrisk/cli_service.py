@@ -71,6 +71,9 @@ def serve(
     drift_every: Annotated[str | None, typer.Option(
         help="Recompute the drift gauges over the last 7 days this often (e.g. 1h, 30m); "
              "default: only read the newest `loanrisk monitor` report.")] = None,
+    rate_limit_url: Annotated[str | None, typer.Option(
+        help="redis://HOST:PORT/DB: share each API key's rate limit among every service process "
+             "using it (default: LOANRISK_RATE_LIMIT_URL, else per process).")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Run the decision service (FastAPI on uvicorn); OpenAPI docs at /docs."""
@@ -86,7 +89,8 @@ def serve(
     for field, value in (("poll_seconds", poll_seconds), ("challenger_mode", challenger_mode),
                          ("challenger_version", challenger_version),
                          ("challenger_dir", challenger_dir),
-                         ("challenger_share", challenger_share)):
+                         ("challenger_share", challenger_share),
+                         ("rate_limit_url", rate_limit_url)):
         if value is not None:
             update[field] = value
     if drift_every is not None:
@@ -102,7 +106,11 @@ def serve(
     if model_dir is None and model is None:
         model = default_model(settings)
     app = create_app(settings, model_name=model, model_dir=model_dir)
-    console.print(f"serving {model_dir or model} on http://{host}:{port} (docs: /docs)",
+    from loanrisk.api.ratelimit import masked
+
+    shared = f", shared via {masked(settings.rate_limit_url)}" if settings.rate_limit_url else ""
+    console.print(f"serving {model_dir or model} on http://{host}:{port} (docs: /docs); rate "
+                  f"limit {settings.rate_limit_per_minute}/min per API key{shared}",
                   highlight=False)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
                 ws="none")  # no WebSocket routes: skip loading a WebSocket stack

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
                                   description="Largest request body, in bytes.")
     rate_limit_per_minute: int = Field(default=600, ge=1,
                                        description="Requests per API key per minute.")
+    rate_limit_url: str = Field(
+        default="", description="redis://HOST:PORT/DB: one rate-limit bucket per API key shared "
+        "by every service process; empty: each process keeps its own.")
     poll_seconds: float = Field(default=10.0, ge=0.1,
                                 description="How often the service checks the registry.")
     # Watching (monitor, performance, fairness, challenger): see docs/architecture.md.

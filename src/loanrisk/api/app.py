@@ -22,7 +22,8 @@ from loanrisk.api.decide import InvalidRequest
 from loanrisk.api.deps import Service
 from loanrisk.api.drift import DriftGauges
 from loanrisk.api.metrics import Metrics, MetricsMiddleware
-from loanrisk.api.middleware import BodyLimitMiddleware, RateLimiter
+from loanrisk.api.middleware import BodyLimitMiddleware
+from loanrisk.api.ratelimit import RedisRateLimiter, make_limiter
 from loanrisk.api.routes import admin, applications, health, score
 from loanrisk.config import Settings, get_settings
 from loanrisk.errors import LoanriskError
@@ -61,8 +62,10 @@ def create_app(settings: Settings | None = None, *, model_name: str | None = Non
     holder.rollback_listeners.append(metrics.rolled_back)
     drift = DriftGauges(holder, settings.model_copy(update={"database_url": store.url}))
     metrics.registry.register(drift)
+    limiter = make_limiter(settings.rate_limit_url, settings.rate_limit_per_minute,
+                           on_fallback=metrics.rate_limit_fallbacks.inc)
     service = Service(settings=settings, store=store, holder=holder, metrics=metrics,
-                      limiter=RateLimiter(settings.rate_limit_per_minute))
+                      limiter=limiter)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -70,12 +73,15 @@ def create_app(settings: Settings | None = None, *, model_name: str | None = Non
             holder.start()
             drift.start()
         store.start_checkpointer()
+        if isinstance(limiter, RedisRateLimiter):  # a warning, never a failed start
+            await limiter.ping()
         # start-up objects (modules, routes, models) leave the collector's scans; `serve` turns
         # the collector off while it imports (a fifth of the start-up time) and back on here
         gc.freeze()
         gc.enable()
         yield
         gc.unfreeze()
+        await limiter.close()
         store.stop_checkpointer()
         drift.stop()
         holder.stop()

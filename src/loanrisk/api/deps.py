@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from loanrisk.api.metrics import Metrics
-from loanrisk.api.middleware import RateLimiter
+from loanrisk.api.ratelimit import RateLimiter, RedisRateLimiter, retry_after
 from loanrisk.config import Settings
 from loanrisk.serving import ModelHolder, Served
 from loanrisk.store import KeyInfo, Store, hash_key
@@ -27,7 +27,7 @@ class Service:
     store: Store
     holder: ModelHolder
     metrics: Metrics
-    limiter: RateLimiter
+    limiter: RateLimiter | RedisRateLimiter
     _keys: dict[str, tuple[KeyInfo | None, float]] = field(default_factory=dict)
 
     async def key_for(self, token: str) -> KeyInfo | None:
@@ -62,10 +62,10 @@ async def authenticate(service: Service, creds: HTTPAuthorizationCredentials | N
     if key is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked API key",
                             headers={"WWW-Authenticate": "Bearer"})
-    wait = service.limiter.take(key.id)
+    wait = await service.limiter.take(key.id)
     if wait > 0:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "rate limit exceeded for this key",
-                            headers={"Retry-After": RateLimiter.retry_after(wait)})
+                            headers={"Retry-After": retry_after(wait)})
     return key
 
 

@@ -35,6 +35,10 @@ class Metrics:
         self.rollbacks = Counter("loanrisk_canary_rollbacks_total",
                                  "Canaries rolled back by a broken guardrail.",
                                  registry=self.registry)
+        self.rate_limit_fallbacks = Counter(
+            "loanrisk_rate_limit_fallbacks_total",
+            "Requests limited by this process's own bucket because the shared rate-limit store "
+            "(LOANRISK_RATE_LIMIT_URL) could not be reached.", registry=self.registry)
 
     def challenged(self, results: list[Any]) -> None:
         """Count one application's challenger results (loanrisk.challenger.ChallengerResult)."""

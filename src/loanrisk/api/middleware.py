@@ -1,11 +1,8 @@
-"""Body-size limit (413) and per-key rate limit (token bucket) for the API."""
+"""Body-size limit (413) for the API (the per-key rate limit is in loanrisk.api.ratelimit)."""
 
 from __future__ import annotations
 
 import json
-import math
-import threading
-import time
 from typing import Any
 
 
@@ -62,30 +59,3 @@ class BodyLimitMiddleware:
 
 class _TooLarge(Exception):
     pass
-
-
-class RateLimiter:
-    """In-process token bucket per API key: ``per_minute`` requests, bursts up to that many."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.capacity = float(max(per_minute, 1))
-        self.rate = self.capacity / 60.0
-        self._buckets: dict[Any, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, key: Any) -> float:
-        """0.0 if the request may go on, else the seconds to wait before retrying."""
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(key, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - last) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                return 0.0
-            self._buckets[key] = (tokens, now)
-            return (1.0 - tokens) / self.rate
-
-    @staticmethod
-    def retry_after(wait: float) -> str:
-        """A Retry-After header value (whole seconds, at least 1)."""
-        return str(max(1, math.ceil(wait)))

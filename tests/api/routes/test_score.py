@@ -85,6 +85,35 @@ def test_body_limit_and_rate_limit(tight: Api) -> None:
     assert tight.client.post("/v1/score", json=GOOD, headers=tight.other).status_code == 200
 
 
+def test_rate_limit_is_shared_by_every_process_through_redis(tmp_path: Path,
+                                                             model_dir: Path) -> None:
+    """Two service instances (one store, the real Redis): a key gets its limit once, not twice."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from loanrisk.api.app import create_app
+    from loanrisk.config import get_settings
+    from loanrisk.store import Store
+
+    settings = get_settings().model_copy(update={"rate_limit_per_minute": 3,
+                                                 "rate_limit_url": "redis://127.0.0.1:6379/0"})
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    token, _ = store.create_key(channel="web")
+    key = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(settings, model_dir=model_dir, store=store)) as a, \
+            TestClient(create_app(settings, model_dir=model_dir, store=store)) as b:
+        for client in (a, b):
+            for _ in range(200):
+                if client.get("/ready").status_code == 200:
+                    break
+                time.sleep(0.02)
+        codes = [c.post("/v1/score", json=GOOD, headers=key).status_code for c in (a, b, a, b)]
+        assert codes == [200, 200, 200, 429], codes  # per process it would be 4 x 200
+        assert "loanrisk_rate_limit_fallbacks_total 0.0" in b.get("/metrics").text
+    store.close()
+
+
 @pytest.mark.parametrize("body,why", [
     (b"[" * 30000 + b"]" * 30000, "nested too deeply"),  # a RecursionError in the parser
     (b'{"applicant_id": "\xe9"}', "not UTF-8 text at byte 18"),
