@@ -169,12 +169,13 @@ class RedisRateLimiter:
             log.warning("rate-limit store at %s unreachable (%s); limiting per process, retrying "
                         "in %.0f s", masked(self.url), type(exc).__name__, RETRY_SECONDS)
 
-    async def ping(self) -> bool:
-        """Whether Redis answers now (start-up check; failures only logged)."""
+    async def ping(self, *, log_failure: bool = True) -> bool:
+        """Whether Redis answers now (the service's start-up check logs a failure)."""
         try:
             return bool(await self._client.ping())
         except Exception as exc:
-            self._fell_back(time.monotonic(), exc)
+            if log_failure:
+                self._fell_back(time.monotonic(), exc)
             return False
 
     async def close(self) -> None:
