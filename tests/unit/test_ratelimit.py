@@ -91,3 +91,55 @@ def test_configuration_picks_the_limiter_and_refuses_other_urls() -> None:
                                             r".*'http://u:\*\*\*@cache:80/'"):
         make_limiter("http://u:pw@cache:80/", 10)
     assert masked("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_back_to_the_shared_bucket_once_redis_returns(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A Redis of the test's own (no persistence) stopped and started again on the same port."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed here")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no", "--dir", str(tmp_path)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                return proc
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError("redis-server did not start")
+
+    fallbacks: list[int] = []
+
+    async def go() -> list[float]:
+        lim = RedisRateLimiter(f"redis://127.0.0.1:{port}/0", 2,
+                               on_fallback=lambda: fallbacks.append(1))
+        lim.retry_seconds = 0.2
+        server = start()
+        try:
+            waits = [await lim.take("k")]  # shared
+            server.terminate()
+            server.wait(10)
+            waits.append(await lim.take("k"))  # Redis gone: this process's own bucket
+            server = start()
+            await asyncio.sleep(0.3)
+            waits += [await lim.take("k") for _ in range(3)]  # shared again (a fresh bucket)
+            return waits
+        finally:
+            await lim.close()
+            server.terminate()
+            server.wait(10)
+
+    waits = _run(go())
+    assert len(fallbacks) == 1  # only the request made while Redis was down
+    assert waits[:4] == [0.0] * 4 and waits[4] > 0, waits  # 2 a minute in Redis's new bucket

@@ -146,6 +146,7 @@ class RedisRateLimiter:
             url, socket_connect_timeout=TIMEOUT_SECONDS, socket_timeout=TIMEOUT_SECONDS,
             health_check_interval=30)
         self._script = self._client.register_script(TOKEN_BUCKET)
+        self.retry_seconds = RETRY_SECONDS
         self._down_until = 0.0
         self._logged_until = 0.0
 
@@ -163,11 +164,11 @@ class RedisRateLimiter:
         return self.local.take_now(key)
 
     def _fell_back(self, now: float, exc: Exception) -> None:
-        self._down_until = now + RETRY_SECONDS
+        self._down_until = now + self.retry_seconds
         if now >= self._logged_until:
-            self._logged_until = now + RETRY_SECONDS
+            self._logged_until = now + self.retry_seconds
             log.warning("rate-limit store at %s unreachable (%s); limiting per process, retrying "
-                        "in %.0f s", masked(self.url), type(exc).__name__, RETRY_SECONDS)
+                        "in %.0f s", masked(self.url), type(exc).__name__, self.retry_seconds)
 
     async def ping(self, *, log_failure: bool = True) -> bool:
         """Whether Redis answers now (the service's start-up check logs a failure)."""
