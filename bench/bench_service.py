@@ -5,7 +5,9 @@
 (c) durable POST /v1/applications on SQLite (WAL, synchronous=FULL): applications/s and p99;
 (d) process start (`loanrisk serve`) to /ready 200;
 and POST /v1/score again with each key's rate limit shared through Redis (LOANRISK_RATE_LIMIT_URL,
-the local server on 127.0.0.1:6379 or --redis-url) beside the in-process limiter, same run.
+the local server on 127.0.0.1:6379 or --redis-url) beside the in-process limiter, same run;
+(c) again on PostgreSQL (--pg-url, a fresh schema per run), by one service process and by two
+sharing the store and the Redis rate limit (the same 8 clients split between them).
 
     python bench/bench_service.py                         # trains the bundled models first
     python bench/bench_service.py --model-dir DIR [...]   # or measure given model versions
@@ -22,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -118,6 +122,64 @@ def load(url: str, body: str, headers: dict[str, str], *, seconds: float = 5.0,
             "p99_ms": lat[int(len(lat) * 0.99)] * 1e3, "n": total}
 
 
+def load_split(urls: list[str], body: str, headers: dict[str, str], *, seconds: float,
+               threads: int = 4, unique: bool = False) -> dict[str, float]:
+    """``load`` with one client process per URL (``threads`` clients each), summed."""
+    with mp.get_context("spawn").Pool(len(urls)) as pool:
+        results = pool.map(_proc_entry, [(u, body, headers, seconds, threads, unique)
+                                         for u in urls])
+    total = sum(r[0] for r in results)
+    lat = sorted(x for r in results for x in r[1])
+    return {"rps": total / seconds, "p50_ms": lat[len(lat) // 2] * 1e3,
+            "p99_ms": lat[int(len(lat) * 0.99)] * 1e3, "n": total}
+
+
+@contextmanager
+def pg_schema(base: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema on ``base`` (dropped afterwards); the URL that uses it."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(base)
+    with engine.begin() as c:
+        c.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{base}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as c:
+            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()
+
+
+def postgres_benchmarks(model_dir: Path, work: Path, seconds: float, redis_url: str,
+                        pg_base: str) -> dict[str, Any]:
+    """Durable POST /v1/applications on PostgreSQL: one service process, then two."""
+    work.mkdir(parents=True, exist_ok=True)
+    body = json.dumps(json.loads((model_dir / "manifest.json").read_text())["golden"]["inputs"][0])
+    out: dict[str, Any] = {}
+    with pg_schema(pg_base) as url:
+        env = service_env(work / "home", LOANRISK_RATE_LIMIT_PER_MINUTE="100000000",
+                          LOANRISK_RATE_LIMIT_URL=redis_url)
+        auth = {"Authorization": f"Bearer {new_key(env, '--channel', 'web', '--database', url)}"}
+        servers = [Server(["--model-dir", str(model_dir), "--database", url], env,
+                          work / f"serve-pg{i}.log") for i in range(2)]
+        servers[0].start()
+        try:
+            load(servers[0].url + "/v1/applications", body, auth, seconds=1.0, unique=True)
+            out["pg1"] = load_split([servers[0].url + "/v1/applications"] * 2, body, auth,
+                                    seconds=seconds, unique=True)
+            servers[1].start()
+            load(servers[1].url + "/v1/applications", body, auth, seconds=1.0, unique=True)
+            out["pg2"] = load_split([s.url + "/v1/applications" for s in servers], body, auth,
+                                    seconds=seconds, unique=True)
+        finally:
+            for s in servers:
+                s.stop()
+    return out
+
+
 def _proc_entry(args: tuple[str, str, dict[str, str], float, int, bool]
                 ) -> tuple[int, list[float]]:
     from concurrent.futures import ThreadPoolExecutor
@@ -192,6 +254,10 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "start": med([statistics.median(r["start_s"]) for r in runs]),
         "redis_rps": med([r["score_redis"]["rps"] for r in runs]),
         "redis_ratio": med([r["score_redis"]["rps"] / r["score"]["rps"] for r in runs]),
+        "pg1_rps": med([r["pg1"]["rps"] for r in runs]),
+        "pg1_p99": med([r["pg1"]["p99_ms"] for r in runs]),
+        "pg2_rps": med([r["pg2"]["rps"] for r in runs]),
+        "pg2_p99": med([r["pg2"]["p99_ms"] for r in runs]),
     }
 
 
@@ -237,7 +303,12 @@ def section(rows_a: list[dict[str, Any]], runs: list[dict[str, Any]], http_model
         f"| POST /v1/score, rate limit shared through Redis (one Lua call a request), req/s | "
         f"{m['redis_rps'][0]:.0f} | {rng('redis_rps', '.0f')} | |",
         f"| its ratio to the in-process limiter above | {m['redis_ratio'][0]:.2f}x | "
-        f"{rng('redis_ratio', '.2f')} | |", "",
+        f"{rng('redis_ratio', '.2f')} | |",
+        f"| (c) on PostgreSQL (127.0.0.1:5432), one service process, apps/s | "
+        f"{m['pg1_rps'][0]:.0f} (p99 {m['pg1_p99'][0]:.1f} ms) | {rng('pg1_rps', '.0f')} | |",
+        f"| (c) on PostgreSQL, two service processes (one store, rate limit in Redis), apps/s | "
+        f"{m['pg2_rps'][0]:.0f} (p99 {m['pg2_p99'][0]:.1f} ms) | {rng('pg2_rps', '.0f')} | |",
+        "",
     ]
     return "\n".join(lines)
 
@@ -252,6 +323,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3, help="repeat the HTTP measures N times")
     ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/0",
                     help="Redis for the shared rate-limit measure")
+    ap.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+                    help="PostgreSQL for the durable measures on PostgreSQL")
     ap.add_argument("--notes", type=Path, help="a Markdown file appended to the section")
     ap.add_argument("--no-write", action="store_true", help="print only")
     args = ap.parse_args()
@@ -259,6 +332,8 @@ def main() -> None:
     dirs = args.model_dir or train_models(work / "train", tuple(args.models.split(",")))
     rows = [in_process(d) for d in dirs]
     runs = [http_benchmarks(dirs[0], work / f"run{i}", args.seconds, args.redis_url)
+            | postgres_benchmarks(dirs[0], work / f"pg{i}", args.seconds, args.redis_url,
+                                  args.pg_url)
             for i in range(args.runs)]
     text = section(rows, runs, rows[0]["model"])
     if args.notes:
