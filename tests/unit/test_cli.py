@@ -32,6 +32,15 @@ def test_every_command_has_help() -> None:
         assert "Usage" in res.output
 
 
+def test_python_dash_m_runs_the_same_cli() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "loanrisk", "doctor", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "Usage: python -m loanrisk doctor" in " ".join(out.split())
+
+
 def test_schema_infer_then_check(tmp_path: Path) -> None:
     csv = tmp_path / "loans.csv"
     pd.DataFrame({
