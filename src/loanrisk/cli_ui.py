@@ -1,4 +1,4 @@
-"""`loanrisk ui`: run the Streamlit app (Decide, Models, Applications)."""
+"""`loanrisk ui`: run the Streamlit app (Decide, Models, Applications, Watch)."""
 
 from __future__ import annotations
 

@@ -33,9 +33,11 @@ def test_empty_home_says_how_to_learn(fresh_home: Path) -> None:
     at = _app()
     assert at.title[0].value == "Decide"
     assert "loanrisk learn --dataset lending-club-grades" in _texts(at)
-    for page in ("pages/models.py", "pages/applications.py"):
+    for page in ("pages/models.py", "pages/watch.py", "pages/applications.py"):
         at.switch_page(page).run()
         assert not at.exception, [e.value for e in at.exception]
+        if page == "pages/watch.py":
+            assert "No models are registered yet" in _texts(at)
     assert "No applications stored yet" in _texts(at)
     assert not (fresh_home / "mlflow.db").exists()  # looking does not create a registry
 
@@ -127,6 +129,35 @@ def test_applications_counts_tiers_and_drift() -> None:
     assert not at.exception, [e.value for e in at.exception]
     raw = at.dataframe[0].value
     assert {"funded_amnt", "p_good", "p_bad"} <= set(raw.columns)
+
+
+def test_watch_shows_live_performance_fairness_and_replays(
+        model_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import seed_watch_store
+
+    from loanrisk.config import get_settings
+
+    db = f"sqlite:///{tmp_path / 'watch.db'}"  # this test's own store
+    monkeypatch.setenv("LOANRISK_DATABASE_URL", db)
+    get_settings.cache_clear()
+    stored = seed_watch_store(db, weeks=3)
+
+    at = _app()
+    at.switch_page("pages/watch.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    heads = [h.value for h in at.subheader]
+    assert heads == ["Live performance", "Champion vs challenger", "Fairness", "Decision replay"]
+    perf = at.dataframe[0].value
+    assert set(perf["version"]) == {1} and 3 <= len(perf) <= 4  # ISO weeks of the last 21 days
+    assert int(perf["outcomes"].sum()) == stored
+    aucs = perf["ROC-AUC"].dropna()  # a week holding one class only has none
+    assert len(aucs) >= 2 and aucs.between(0.5, 1.0).all()  # true outcomes of its eval rows
+    texts = _texts(at)
+    assert "no challenger results" in texts  # how to get some is in the message
+    assert "marks no protected attribute" in texts  # the bundled schema declares none
+    _button(at, "Replay").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert f"{stored:,} of {stored:,} decisions replayed identically" in _texts(at)
 
 
 def test_version_pickers_are_rebuilt_when_the_champion_moves() -> None:

@@ -56,10 +56,15 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0
 
 
 @pytest.fixture
-def server(learned_home: Path, tmp_path: Path) -> Iterator[str]:
-    """`streamlit run` on a free port, headless, over the shared learned home."""
+def server(model_home: Path, tmp_path: Path) -> Iterator[str]:
+    """`streamlit run` on a free port, headless, over the shared learned home; its store holds
+    v1's evaluation rows as applications of the last four weeks, with their outcomes."""
+    from conftest import seed_watch_store
+
+    db = f"sqlite:///{tmp_path / 'watch.db'}"
+    seed_watch_store(db, weeks=4)
     port = _free_port()
-    env = {**os.environ, "LOANRISK_HOME": str(learned_home)}
+    env = {**os.environ, "LOANRISK_HOME": str(model_home), "LOANRISK_DATABASE_URL": db}
     env.pop("LOANRISK_API_URL", None)
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1",
@@ -107,7 +112,7 @@ def _shots(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_decide_and_models_render_in_chromium(server: str, browser: object,
+def test_decide_models_and_watch_render_in_chromium(server: str, browser: object,
                                               tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -144,6 +149,15 @@ def test_decide_and_models_render_in_chromium(server: str, browser: object,
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stImage']")))
     time.sleep(1.0)
     driver.save_screenshot(str(shots / "models.png"))  # type: ignore[attr-defined]
-    assert (shots / "decide.png").stat().st_size > 10_000
-    assert (shots / "models.png").stat().st_size > 10_000
+
+    driver.set_window_size(1400, 1700)  # type: ignore[attr-defined]
+    driver.get(f"{server}/watch")  # type: ignore[attr-defined]
+    heading("Watch")
+    wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "Decision replay"))
+    click("Replay")
+    wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "replayed identically"))
+    time.sleep(1.0)  # let the line chart finish drawing
+    driver.save_screenshot(str(shots / "watch.png"))  # type: ignore[attr-defined]
+    for name in ("decide", "models", "watch"):
+        assert (shots / f"{name}.png").stat().st_size > 10_000
     shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)

@@ -1,7 +1,8 @@
 """The loanrisk Streamlit app: `loanrisk ui` runs `streamlit run` on this file.
 
-Three pages (``pages/``): Decide (underwriters), Models (data scientists), Applications (the
-store and drift). The sidebar's model picker is shared by all of them.
+Four pages (``pages/``): Decide (underwriters), Models (data scientists), Applications (the
+store and drift), Watch (live performance, challenger, fairness, replay). The sidebar's model
+picker is shared by all of them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ def main() -> None:
         st.Page(PAGES / "decide.py", title="Decide", icon=":material/gavel:", default=True),
         st.Page(PAGES / "models.py", title="Models", icon=":material/model_training:"),
         st.Page(PAGES / "applications.py", title="Applications", icon=":material/list_alt:"),
+        st.Page(PAGES / "watch.py", title="Watch", icon=":material/monitoring:"),
     ])
     sidebar_picker()
     nav.run()
