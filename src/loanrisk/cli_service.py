@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -74,6 +74,9 @@ def serve(
     rate_limit_url: Annotated[str | None, typer.Option(
         help="redis://HOST:PORT/DB: share each API key's rate limit among every service process "
              "using it (default: LOANRISK_RATE_LIMIT_URL, else per process).")] = None,
+    workers: Annotated[int, typer.Option(
+        min=1, help="Worker processes sharing the port (one per core); more than one needs a "
+                    "PostgreSQL store, and --rate-limit-url to share the rate limit.")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Run the decision service (FastAPI on uvicorn); OpenAPI docs at /docs."""
@@ -105,15 +108,56 @@ def serve(
         settings = settings.model_copy(update=update)
     if model_dir is None and model is None:
         model = default_model(settings)
-    app = create_app(settings, model_name=model, model_dir=model_dir)
     from loanrisk.api.ratelimit import masked
 
     shared = f", shared via {masked(settings.rate_limit_url)}" if settings.rate_limit_url else ""
+    per = " per worker" if workers > 1 and not shared else ""
+    if workers > 1:
+        _serve_workers(settings, update, model=model, model_dir=model_dir, host=host, port=port,
+                       workers=workers, log_level=log_level,
+                       banner=f"rate limit {settings.rate_limit_per_minute}/min per API key"
+                              f"{shared}{per}")
+        return
+    app = create_app(settings, model_name=model, model_dir=model_dir)
     console.print(f"serving {model_dir or model} on http://{host}:{port} (docs: /docs); rate "
                   f"limit {settings.rate_limit_per_minute}/min per API key{shared}",
                   highlight=False)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
                 ws="none")  # no WebSocket routes: skip loading a WebSocket stack
+
+
+def _serve_workers(settings: Any, update: dict[str, object], *, model: str | None,
+                   model_dir: Path | None, host: str, port: int, workers: int, log_level: str,
+                   banner: str) -> None:
+    """uvicorn with ``workers`` processes, each building the app from the environment set here
+    (loanrisk.api.app.app_from_env) and sharing its metrics through files."""
+    import os
+    import shutil
+    import tempfile
+
+    import uvicorn
+
+    from loanrisk.api.metrics import MULTIPROC_ENV
+
+    url = settings.resolved_database_url
+    if url.startswith("sqlite"):
+        raise LoanriskError("--workers needs a store that several processes write at once: "
+                            "--database postgresql://HOST/DB (or LOANRISK_DATABASE_URL); the "
+                            "embedded SQLite store takes one writer process")
+    env = {f"LOANRISK_{k.upper()}": str(v) for k, v in update.items() if v is not None}
+    env["LOANRISK_DATABASE_URL"] = url
+    env["LOANRISK_SERVE_MODEL"] = model or ""
+    env["LOANRISK_SERVE_MODEL_DIR"] = str(model_dir) if model_dir else ""
+    metrics_dir = tempfile.mkdtemp(prefix="loanrisk-metrics-")
+    env[MULTIPROC_ENV] = metrics_dir
+    os.environ.update(env)  # the workers are new processes: they inherit it
+    console.print(f"serving {model_dir or model} on http://{host}:{port} with {workers} workers "
+                  f"(docs: /docs); {banner}", highlight=False)
+    try:
+        uvicorn.run("loanrisk.api.app:app_from_env", factory=True, workers=workers, host=host,
+                    port=port, log_level=log_level, access_log=False, ws="none")
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @keys_app.command("create")

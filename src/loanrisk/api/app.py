@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, *, model_name: str | None = Non
     holder.listeners.append(metrics.on_swap)
     holder.rollback_listeners.append(metrics.rolled_back)
     drift = DriftGauges(holder, settings.model_copy(update={"database_url": store.url}))
-    metrics.registry.register(drift)
+    metrics.add_collector(drift)
     limiter = make_limiter(settings.rate_limit_url, settings.rate_limit_per_minute,
                            on_fallback=metrics.rate_limit_fallbacks.inc)
     service = Service(settings=settings, store=store, holder=holder, metrics=metrics,
@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None, *, model_name: str | None = Non
         store.stop_checkpointer()
         drift.stop()
         holder.stop()
+        metrics.worker_exited()
 
     # /docs and /redoc from files inside the package: they work on a network without internet
     app = FastAPIOffline(title="loanrisk decision service", version=__version__,
@@ -103,6 +104,20 @@ def create_app(settings: Settings | None = None, *, model_name: str | None = Non
     app.add_middleware(BodyLimitMiddleware, limit=settings.body_limit_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app each `serve --workers N` worker builds (uvicorn imports this by name).
+
+    Settings come from the LOANRISK_* environment the parent set; the model from
+    ``LOANRISK_SERVE_MODEL`` (registered name) or ``LOANRISK_SERVE_MODEL_DIR``.
+    """
+    import os
+
+    model = os.environ.get("LOANRISK_SERVE_MODEL") or None
+    model_dir = os.environ.get("LOANRISK_SERVE_MODEL_DIR") or None
+    return create_app(get_settings(), model_name=model,
+                      model_dir=Path(model_dir) if model_dir else None)
 
 
 async def _invalid(_request: Request, exc: InvalidRequest) -> JSONResponse:

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from loanrisk.api.deps import ServedDep, ServiceDep
 from loanrisk.api.models import Message, ReadyPublic
@@ -42,7 +42,7 @@ async def ready(service: ServiceDep) -> Any:
                         "challenger scorings and canary rollbacks, and drift (PSI per "
                         "attribute, level) from the newest drift report of the served model.")
 async def metrics(service: ServiceDep) -> Response:
-    return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/v1/schema", summary="The application schema of the served model",
