@@ -280,45 +280,6 @@ def score(
                       highlight=False)
 
 
-def doctor(
-    database: DatabaseOpt = None,
-    model: Annotated[str | None, typer.Option(
-        "--model", help="Check only this registered model's champion (default: every model).")
-    ] = None,
-    rate_limit_url: Annotated[str | None, typer.Option(
-        help="Check this Redis for shared rate limits (default: LOANRISK_RATE_LIMIT_URL).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
-) -> None:
-    """Check the home, store, API keys, registry, champions and Redis; say how to fix each."""
-    import json
-
-    from rich.markup import escape
-    from rich.table import Table
-
-    from loanrisk import doctor as doc
-
-    settings = _settings(database)
-    if rate_limit_url is not None:
-        settings = settings.model_copy(update={"rate_limit_url": rate_limit_url})
-    checks = doc.run(settings, model=model)
-    failed = [c for c in checks if not c.ok and c.required]
-    if as_json:
-        print(json.dumps({"ok": not failed, "checks": [c.to_dict() for c in checks]}, indent=1))
-    else:
-        table = Table(show_lines=False)
-        for col in ("", "check", "found", "fix"):
-            table.add_column(col, overflow="fold")
-        for c in checks:
-            mark = "[green]ok[/]" if c.ok else "[red]FAIL[/]" if c.required else "[yellow]warn[/]"
-            table.add_row(mark, escape(c.name), escape(c.detail), escape(c.fix))
-        console.print(table)
-        console.print("[green]ready to serve[/]" if not failed else
-                      f"[red]{len(failed)} problem(s)[/]: fix them in the order shown")
-    if failed:
-        raise typer.Exit(1)
-
-
 def register(app: typer.Typer) -> None:
     """Add serve, keys, export and sql to the `loanrisk` app (errors print without traceback)."""
     from loanrisk.cli import friendly
@@ -334,4 +295,3 @@ def register(app: typer.Typer) -> None:
     app.command("export")(friendly(export))
     app.command("sql")(friendly(sql))
     app.command("score")(friendly(score))
-    app.command("doctor")(friendly(doctor))
