@@ -6,8 +6,9 @@
 (d) process start (`loanrisk serve`) to /ready 200;
 and POST /v1/score again with each key's rate limit shared through Redis (LOANRISK_RATE_LIMIT_URL,
 the local server on 127.0.0.1:6379 or --redis-url) beside the in-process limiter, same run;
-(c) again on PostgreSQL (--pg-url, a fresh schema per run), by one service process and by two
-sharing the store and the Redis rate limit (the same 8 clients split between them).
+(c) again on PostgreSQL (--pg-url, a fresh schema per run), by one service process, by two
+sharing the store and the Redis rate limit (the same 8 clients split between them), and by one
+`serve --workers 2` (the same 8 clients on its one port).
 
     python bench/bench_service.py                         # trains the bundled models first
     python bench/bench_service.py --model-dir DIR [...]   # or measure given model versions
@@ -177,6 +178,15 @@ def postgres_benchmarks(model_dir: Path, work: Path, seconds: float, redis_url: 
         finally:
             for s in servers:
                 s.stop()
+        pooled = Server(["--model-dir", str(model_dir), "--database", url, "--workers", "2"],
+                        env, work / "serve-workers.log")
+        pooled.start()
+        try:
+            load(pooled.url + "/v1/applications", body, auth, seconds=1.0, unique=True)
+            out["pgw"] = load_split([pooled.url + "/v1/applications"] * 2, body, auth,
+                                    seconds=seconds, unique=True)
+        finally:
+            pooled.stop()
     return out
 
 
@@ -258,6 +268,8 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "pg1_p99": med([r["pg1"]["p99_ms"] for r in runs]),
         "pg2_rps": med([r["pg2"]["rps"] for r in runs]),
         "pg2_p99": med([r["pg2"]["p99_ms"] for r in runs]),
+        "pgw_rps": med([r["pgw"]["rps"] for r in runs]),
+        "pgw_p99": med([r["pgw"]["p99_ms"] for r in runs]),
     }
 
 
@@ -308,6 +320,8 @@ def section(rows_a: list[dict[str, Any]], runs: list[dict[str, Any]], http_model
         f"{m['pg1_rps'][0]:.0f} (p99 {m['pg1_p99'][0]:.1f} ms) | {rng('pg1_rps', '.0f')} | |",
         f"| (c) on PostgreSQL, two service processes (one store, rate limit in Redis), apps/s | "
         f"{m['pg2_rps'][0]:.0f} (p99 {m['pg2_p99'][0]:.1f} ms) | {rng('pg2_rps', '.0f')} | |",
+        f"| (c) on PostgreSQL, one `serve --workers 2` (one port), apps/s | "
+        f"{m['pgw_rps'][0]:.0f} (p99 {m['pgw_p99'][0]:.1f} ms) | {rng('pgw_rps', '.0f')} | |",
         "",
     ]
     return "\n".join(lines)
