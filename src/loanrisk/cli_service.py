@@ -118,6 +118,9 @@ def serve(
                        banner=f"rate limit {settings.rate_limit_per_minute}/min per API key"
                               f"{shared}{per}")
         return
+    from loanrisk.api.middleware import configure_service_logging
+
+    configure_service_logging()
     app = create_app(settings, model_name=model, model_dir=model_dir)
     console.print(f"serving {model_dir or model} on http://{host}:{port} (docs: /docs); rate "
                   f"limit {settings.rate_limit_per_minute}/min per API key{shared}",

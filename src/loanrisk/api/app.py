@@ -22,7 +22,11 @@ from loanrisk.api.decide import InvalidRequest
 from loanrisk.api.deps import Service
 from loanrisk.api.drift import DriftGauges
 from loanrisk.api.metrics import Metrics, MetricsMiddleware
-from loanrisk.api.middleware import BodyLimitMiddleware
+from loanrisk.api.middleware import (
+    BodyLimitMiddleware,
+    RequestIdMiddleware,
+    install_log_request_ids,
+)
 from loanrisk.api.ratelimit import RedisRateLimiter, make_limiter
 from loanrisk.api.routes import admin, applications, health, score
 from loanrisk.config import Settings, get_settings
@@ -100,8 +104,10 @@ def create_app(settings: Settings | None = None, *, model_name: str | None = Non
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(StoreError, _store_down)  # type: ignore[arg-type]
     app.add_exception_handler(OperationalError, _store_down)  # type: ignore[arg-type]
-    # outermost first: metrics see every answer, including 413s
+    # added innermost first: metrics see every answer (413s too), each carrying its request id
+    install_log_request_ids()
     app.add_middleware(BodyLimitMiddleware, limit=settings.body_limit_bytes)
+    app.add_middleware(RequestIdMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 
@@ -114,6 +120,9 @@ def app_from_env() -> FastAPI:
     """
     import os
 
+    from loanrisk.api.middleware import configure_service_logging
+
+    configure_service_logging()  # a spawned worker has none of the parent's logging set-up
     model = os.environ.get("LOANRISK_SERVE_MODEL") or None
     model_dir = os.environ.get("LOANRISK_SERVE_MODEL_DIR") or None
     return create_app(get_settings(), model_name=model,

@@ -1,8 +1,12 @@
-"""Body-size limit (413) for the API (the per-key rate limit is in loanrisk.api.ratelimit)."""
+"""Body-size limit (413) and request ids for the API (rate limits: loanrisk.api.ratelimit)."""
 
 from __future__ import annotations
 
+import contextvars
 import json
+import logging
+import re
+import uuid
 from typing import Any
 
 
@@ -59,3 +63,75 @@ class BodyLimitMiddleware:
 
 class _TooLarge(Exception):
     pass
+
+
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("loanrisk_request_id",
+                                                                 default="-")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class RequestIdMiddleware:
+    """Give every request an id: the caller's ``X-Request-ID`` when it is a plain token of at
+    most 128 characters (a gateway's, a call center's), else a new one. It is returned in the
+    ``X-Request-ID`` response header and set in REQUEST_ID for the request's log records."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope.get("headers", ()) if k == b"x-request-id"), b"")
+        text = given.decode("latin-1")
+        rid = text if _SAFE_ID.fullmatch(text) else uuid.uuid4().hex
+        token = REQUEST_ID.set(rid)
+        header = (b"x-request-id", rid.encode())
+
+        async def _send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, _send)
+        finally:
+            REQUEST_ID.reset(token)
+
+
+def install_log_request_ids() -> None:
+    """Every log record gets ``request_id`` (the current request's, "-" outside one), so a
+    format such as ``%(request_id)s`` ties a service log line to the answer the caller got."""
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "_loanrisk", False):
+        return
+
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        record.request_id = REQUEST_ID.get()
+        return record
+
+    make._loanrisk = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(make)
+
+
+class RequestIdFormatter(logging.Formatter):
+    """A formatter whose format may name ``%(request_id)s`` ("-" on records made without it)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not hasattr(record, "request_id"):
+            record.request_id = "-"
+        return super().format(record)
+
+
+SERVICE_LOG_FORMAT = "%(levelname)s %(name)s [%(request_id)s]: %(message)s"
+
+
+def configure_service_logging(level: int = logging.WARNING) -> None:
+    """The service's log lines name their request: the root handlers use SERVICE_LOG_FORMAT."""
+    install_log_request_ids()
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=level)
+    for handler in root.handlers:
+        handler.setFormatter(RequestIdFormatter(SERVICE_LOG_FORMAT))

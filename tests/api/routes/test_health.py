@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from helpers import Api
 from model_factory import BAD, GOOD
 
@@ -69,3 +70,28 @@ def test_not_ready_without_model(tmp_path: Path) -> None:
         assert c.get("/health").status_code == 200
         s = c.post("/v1/score", json=GOOD, headers={"Authorization": f"Bearer {key}"})
         assert s.status_code == 503
+
+
+def test_every_answer_carries_a_request_id_that_names_its_log_lines(
+        api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from loanrisk.api.middleware import SERVICE_LOG_FORMAT, RequestIdFormatter
+
+    r = api.client.get("/health")
+    made = r.headers["x-request-id"]
+    assert len(made) == 32 and int(made, 16) >= 0  # a new id when the caller sends none
+    r = api.client.get("/health", headers={"X-Request-ID": "gw-7f3a.9c:1"})
+    assert r.headers["x-request-id"] == "gw-7f3a.9c:1"  # a gateway's id is kept
+    r = api.client.get("/health", headers={"X-Request-ID": "bad id;" + "x" * 200})
+    assert len(r.headers["x-request-id"]) == 32  # spaces, ";" or too long: replaced
+    big = api.client.post("/v1/score", content=b"{" + b" " * 70_000 + b"}",
+                          headers={**api.web, "X-Request-ID": "req-413"})
+    assert big.status_code == 413 and big.headers["x-request-id"] == "req-413"
+    with caplog.at_level(logging.WARNING, logger="loanrisk.api.routes.admin"):
+        r = api.client.post("/v1/admin/reload", headers={**api.admin, "X-Request-ID": "audit-1"})
+    assert r.status_code in (200, 202, 409), r.text
+    audit = [rec for rec in caplog.records if rec.name == "loanrisk.api.routes.admin"]
+    assert audit and audit[-1].request_id == "audit-1"  # type: ignore[attr-defined]
+    line = RequestIdFormatter(SERVICE_LOG_FORMAT).format(audit[-1])
+    assert line.startswith("WARNING loanrisk.api.routes.admin [audit-1]: admin reload")
