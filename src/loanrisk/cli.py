@@ -330,8 +330,8 @@ def rollback(name: Annotated[str, typer.Argument(help="Registered model name.")]
 
 
 # Command groups that live beside their pipeline stage; each module has `register(app)`.
-EXTENSIONS = ("loanrisk.cli_service", "loanrisk.cli_doctor", "loanrisk.cli_watch",
-              "loanrisk.cli_quality", "loanrisk.cli_ui")
+EXTENSIONS = ("loanrisk.cli_service", "loanrisk.cli_keys", "loanrisk.cli_doctor",
+              "loanrisk.cli_watch", "loanrisk.cli_quality", "loanrisk.cli_ui")
 
 
 def _register_extensions() -> None:

@@ -13,8 +13,6 @@ from loanrisk.errors import LoanriskError
 from loanrisk.terminal import make_console
 
 console = make_console()
-keys_app = typer.Typer(help="API keys for the decision service (stored hashed).",
-                       no_args_is_help=True)
 DatabaseOpt = Annotated[str | None, typer.Option(
     "--database", help="Store URL: sqlite:///PATH or postgresql://HOST/DB (default: SQLite in "
                        "the loanrisk home, or LOANRISK_DATABASE_URL).")]
@@ -163,49 +161,6 @@ def _serve_workers(settings: Any, update: dict[str, object], *, model: str | Non
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-@keys_app.command("create")
-def keys_create(
-    channel: Annotated[str, typer.Option(
-        help="web | mobile | chatbot | call_center | mail: the default channel of its "
-             "applications.")] = "web",
-    admin: Annotated[bool, typer.Option("--admin", help="May promote, roll back, reload and "
-                                        "read every application.")] = False,
-    database: DatabaseOpt = None,
-) -> None:
-    """Create an API key and print it once (only its SHA-256 is stored)."""
-    from loanrisk.validation import CHANNELS
-
-    if channel not in CHANNELS:
-        raise LoanriskError(f"--channel {channel!r}: use one of {', '.join(CHANNELS)}")
-    token, row = _store(database).create_key(channel=channel, admin=admin)
-    console.print(f"key id {row.id} ({'admin, ' if admin else ''}{channel}); it is shown once:",
-                  highlight=False)
-    print(token)
-
-
-@keys_app.command("list")
-def keys_list(database: DatabaseOpt = None) -> None:
-    """List API keys (ids, prefixes and channels; never the keys)."""
-    table = Table(title="API keys")
-    table.add_column("id", overflow="fold")
-    for col in ("prefix", "channel", "admin", "created", "revoked"):
-        table.add_column(col)
-    for k in _store(database).list_keys():
-        table.add_row(str(k.id), k.prefix + "…", k.channel, "yes" if k.admin else "",
-                      k.created_at.strftime("%Y-%m-%d %H:%M"), "revoked" if k.revoked else "")
-    console.print(table)
-
-
-@keys_app.command("revoke")
-def keys_revoke(
-    key_id: Annotated[str, typer.Argument(help="The key's id (or a unique start of it).")],
-    database: DatabaseOpt = None,
-) -> None:
-    """Revoke an API key (takes effect within seconds)."""
-    row = _store(database).revoke_key(key_id)
-    console.print(f"revoked {row.id} ({row.channel})", highlight=False)
-
-
 def export(database: DatabaseOpt = None) -> None:
     """Write stored applications, decisions and outcomes to the Parquet lake, by day."""
     from loanrisk.cli_watch import _existing_sqlite
@@ -284,17 +239,13 @@ def score(
 
 
 def register(app: typer.Typer) -> None:
-    """Add serve, keys, export and sql to the `loanrisk` app (errors print without traceback)."""
+    """Add serve, export, sql and score to the `loanrisk` app (errors print without traceback)."""
     from loanrisk.cli import friendly
 
     if getattr(app, "_loanrisk_service", False):  # main() may run more than once in tests
         return
     app._loanrisk_service = True  # type: ignore[attr-defined]
     app.command("serve")(friendly(serve))
-    for cmd in keys_app.registered_commands:
-        if cmd.callback is not None and not hasattr(cmd.callback, "__wrapped__"):
-            cmd.callback = friendly(cmd.callback)
-    app.add_typer(keys_app, name="keys")
     app.command("export")(friendly(export))
     app.command("sql")(friendly(sql))
     app.command("score")(friendly(score))

@@ -15,10 +15,12 @@ import importlib.util
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from typing import Any
 
 from loanrisk.config import Settings
 
+EXPIRY_WARNING_DAYS = 14
 EXTRAS = (("train", ("torch", "lightgbm", "mlflow", "optuna"), "learn, tune, evaluate"),
           ("ui", ("streamlit",), "loanrisk ui"),
           ("scale", ("ray",), "--backend ray"))
@@ -60,6 +62,7 @@ def check_home(settings: Settings) -> list[Check]:
 def check_store(settings: Settings) -> list[Check]:
     """The store opens (migrated to the current revision) and holds at least one active key."""
     from loanrisk.store import Store
+    from loanrisk.store_tables import utcnow
 
     url = settings.resolved_database_url
     try:
@@ -69,7 +72,7 @@ def check_store(settings: Settings) -> list[Check]:
                       "check LOANRISK_DATABASE_URL (or --database): server running, database "
                       "created, user allowed")]
     try:
-        keys = [k for k in store.list_keys() if not k.revoked]
+        keys = [k for k in store.list_keys() if not k.revoked and not k.expired()]
         apps = store.count_applications()
     except Exception as exc:
         return [Check("store", False, _problem(exc), "check the database's permissions")]
@@ -79,6 +82,14 @@ def check_store(settings: Settings) -> list[Check]:
     admins = sum(k.admin for k in keys)
     if keys:
         found.append(Check("API keys", True, f"{len(keys)} active ({admins} admin)"))
+        soon = [k for k in keys if k.expired(utcnow() + timedelta(days=EXPIRY_WARNING_DAYS))]
+        if soon:
+            first = min(k.expires_at for k in soon if k.expires_at is not None)
+            found.append(Check("API key expiry", False, f"{len(soon)} active key(s) expire within "
+                               f"{EXPIRY_WARNING_DAYS} days (first {first:%Y-%m-%d %H:%M} UTC)",
+                               "loanrisk keys create --expires ... for the channels concerned, "
+                               "hand the new keys over, then revoke the old ones",
+                               required=False))
     else:
         found.append(Check("API keys", False, "no active key: the service would answer 401 to "
                            "every request", "loanrisk keys create --channel web (and --admin "

@@ -15,7 +15,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from loanrisk.errors import LoanriskError
 from loanrisk.store_tables import ApiKey, Application, ChallengerDecision, Outcome, utcnow
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 log = logging.getLogger(__name__)
 KEY_PREFIX = "lr_"
@@ -202,19 +205,22 @@ class Store:
             self._checkpointer = None
 
     # -- API keys -----
-    def create_key(self, *, channel: str, admin: bool = False) -> tuple[str, ApiKey]:
-        """A new key; returns the token (shown once, never stored) and its row."""
+    def create_key(self, *, channel: str, admin: bool = False,
+                   expires_at: datetime | None = None) -> tuple[str, ApiKey]:
+        """A new key (expiring at ``expires_at``, or never); returns the token (shown once,
+        never stored) and its row."""
         token = KEY_PREFIX + secrets.token_urlsafe(32)
-        row = ApiKey(hashed_key=hash_key(token), prefix=token[:8], channel=channel, admin=admin)
+        row = ApiKey(hashed_key=hash_key(token), prefix=token[:8], channel=channel, admin=admin,
+                     expires_at=expires_at)
         with self.sessions.begin() as s:
             s.add(row)
         return token, row
 
     def key_for_token(self, token: str) -> KeyInfo | None:
-        """The active key with this token, or None (unknown or revoked)."""
+        """The active key with this token, or None (unknown, revoked or expired)."""
         with self.sessions() as s:
             row = s.scalar(select(ApiKey).where(ApiKey.hashed_key == hash_key(token)))
-        if row is None or row.revoked:
+        if row is None or row.revoked or row.expired():
             return None
         return KeyInfo(id=row.id, channel=row.channel, admin=row.admin, prefix=row.prefix)
 

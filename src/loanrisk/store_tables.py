@@ -57,6 +57,14 @@ class ApiKey(Base):
     admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    def expired(self, now: datetime | None = None) -> bool:
+        """Whether the key's expiry has passed (a key without one never expires)."""
+        if self.expires_at is None:
+            return False
+        at = self.expires_at if self.expires_at.tzinfo else self.expires_at.replace(tzinfo=UTC)
+        return at <= (now or utcnow())
 
 
 class Application(Base):

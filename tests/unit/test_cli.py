@@ -32,6 +32,17 @@ def test_every_command_has_help() -> None:
         assert "Usage" in res.output
 
 
+def test_keys_create_with_expiry_and_list(fresh_home: Path) -> None:
+    res = runner.invoke(app, ["keys", "create", "--channel", "mobile", "--expires", "30d"])
+    assert res.exit_code == 0 and "expires 20" in res.output, res.output
+    token = res.stdout.strip().splitlines()[-1]
+    assert token.startswith("lr_")
+    res = runner.invoke(app, ["keys", "list"])
+    assert res.exit_code == 0 and "active" in res.output and "never" not in res.output
+    res = runner.invoke(app, ["keys", "create", "--expires", "soon"])
+    assert res.exit_code == 2 and "--expires 'soon': use a positive duration" in res.output
+
+
 def test_python_dash_m_runs_the_same_cli() -> None:
     import subprocess
     import sys

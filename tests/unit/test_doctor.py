@@ -94,3 +94,20 @@ def test_shared_rate_limit_store_is_pinged_and_only_advisory(fresh_home: Path) -
     _, checks = _doctor("--rate-limit-url", "http://cache:80")
     rl = checks["rate limit"]
     assert not rl["ok"] and "must be a Redis URL" in rl["detail"]
+
+
+def test_keys_about_to_expire_are_a_warning(fresh_home: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from loanrisk.config import get_settings
+    from loanrisk.store import Store
+
+    store = Store(get_settings().resolved_database_url)
+    store.create_key(channel="web", expires_at=datetime.now(UTC) + timedelta(days=3))
+    store.create_key(channel="web", expires_at=datetime.now(UTC) - timedelta(days=1))  # expired
+    store.close()
+    _, checks = _doctor()
+    assert checks["API keys"]["ok"] and checks["API keys"]["detail"] == "1 active (0 admin)"
+    soon = checks["API key expiry"]
+    assert not soon["ok"] and not soon["required"] and "1 active key(s) expire" in soon["detail"]
+    assert "loanrisk keys create --expires" in soon["fix"]

@@ -53,6 +53,39 @@ def test_migrations_are_idempotent(store: Store) -> None:
     assert any(set(u["column_names"]) == {"api_key_id", "idempotency_key"} for u in uniques)
 
 
+def test_keys_expire_and_older_stores_gain_the_column(store: Store) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from alembic import command
+    from alembic.config import Config
+
+    from loanrisk.store import MIGRATIONS, normalise_url
+
+    now = datetime.now(UTC)
+    later, _ = store.create_key(channel="web", expires_at=now + timedelta(days=30))
+    gone, row = store.create_key(channel="web", expires_at=now - timedelta(seconds=1))
+    forever, _ = store.create_key(channel="mail")
+    assert store.key_for_token(later) is not None and store.key_for_token(forever) is not None
+    assert store.key_for_token(gone) is None and row.expired()
+    states = {k.id: k.expired() for k in store.list_keys()}  # read back from the database
+    assert states[row.id] is True and sum(states.values()) == 1
+
+    # a store made before expiry existed: downgrade to 0002, then open it as the service would
+    cfg = Config(str(MIGRATIONS / "alembic.ini"))
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", normalise_url(store.url).replace("%", "%%"))
+    cfg.attributes["configure_logger"] = False
+    command.downgrade(cfg, "0002_challenger")
+    assert "expires_at" not in {c["name"] for c in inspect(store.engine).get_columns("api_keys")}
+    again = Store(store.url)
+    try:
+        assert "expires_at" in {c["name"] for c in inspect(again.engine).get_columns("api_keys")}
+        assert again.key_for_token(forever) is not None  # old keys never expire
+        assert again.key_for_token(later) is not None  # (its expiry went with the column)
+    finally:
+        again.close()
+
+
 def test_keys_hashed_list_revoke(store: Store) -> None:
     token, row = store.create_key(channel="chatbot", admin=True)
     assert token.startswith("lr_") and len(token) > 40

@@ -60,7 +60,7 @@ async def authenticate(service: Service, creds: HTTPAuthorizationCredentials | N
                             headers={"WWW-Authenticate": "Bearer"})
     key = await service.key_for(creds.credentials)
     if key is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked API key",
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown, revoked or expired API key",
                             headers={"WWW-Authenticate": "Bearer"})
     wait = await service.limiter.take(key.id)
     if wait > 0:

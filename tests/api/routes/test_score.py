@@ -61,6 +61,15 @@ def test_auth(api: Api) -> None:
     assert api.client.get("/v1/admin/versions", headers=api.web).status_code == 403
 
 
+def test_an_expired_key_is_refused(api: Api) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    token, _ = api.store.create_key(channel="web",  # type: ignore[attr-defined]
+                                    expires_at=datetime.now(UTC) - timedelta(minutes=1))
+    r = api.client.post("/v1/score", json=GOOD, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401 and r.json()["detail"] == "unknown, revoked or expired API key"
+
+
 def test_schema_endpoint(api: Api) -> None:
     s = api.client.get("/v1/schema", headers=api.web).json()
     assert set(s["required"]) == {"income", "purpose"}

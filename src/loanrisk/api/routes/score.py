@@ -13,7 +13,7 @@ from loanrisk.api.models import DecisionPublic, Message, ValidationErrorResponse
 
 router = APIRouter(prefix="/v1", tags=["score"])
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Message, "description": "Missing, unknown or revoked API key."},
+    401: {"model": Message, "description": "Missing, unknown, revoked or expired API key."},
     413: {"model": Message, "description": "Body larger than the configured limit."},
     422: {"model": ValidationErrorResponse, "description": "Each bad field and why."},
     429: {"model": Message, "description": "Rate limit; see the Retry-After header."},

@@ -1,0 +1,85 @@
+"""`loanrisk keys`: create (optionally expiring), list and revoke the service's API keys."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from loanrisk.cli_service import DatabaseOpt, _store, console
+from loanrisk.errors import LoanriskError
+
+keys_app = typer.Typer(help="API keys for the decision service (stored hashed).",
+                       no_args_is_help=True)
+
+
+@keys_app.command("create")
+def keys_create(
+    channel: Annotated[str, typer.Option(
+        help="web | mobile | chatbot | call_center | mail: the default channel of its "
+             "applications.")] = "web",
+    admin: Annotated[bool, typer.Option("--admin", help="May promote, roll back, reload and "
+                                        "read every application.")] = False,
+    expires: Annotated[str | None, typer.Option(
+        help="Stop working after this long: 90d, 12h, 2w (default: never).")] = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Create an API key and print it once (only its SHA-256 is stored)."""
+    from loanrisk.retrain import parse_duration
+    from loanrisk.store_tables import utcnow
+    from loanrisk.validation import CHANNELS
+
+    if channel not in CHANNELS:
+        raise LoanriskError(f"--channel {channel!r}: use one of {', '.join(CHANNELS)}")
+    expires_at = None
+    if expires is not None:
+        try:
+            expires_at = utcnow() + timedelta(seconds=parse_duration(expires))
+        except LoanriskError:
+            raise LoanriskError(f"--expires {expires!r}: use a positive duration such as 90d, "
+                                "12h or 2w") from None
+    token, row = _store(database).create_key(channel=channel, admin=admin, expires_at=expires_at)
+    until = f", expires {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""
+    console.print(f"key id {row.id} ({'admin, ' if admin else ''}{channel}{until}); it is shown "
+                  "once:", highlight=False)
+    print(token)
+
+
+@keys_app.command("list")
+def keys_list(database: DatabaseOpt = None) -> None:
+    """List API keys (ids, prefixes, channels and expiry; never the keys)."""
+    table = Table(title="API keys")
+    table.add_column("id", overflow="fold")
+    for col in ("prefix", "channel", "admin", "created", "expires", "state"):
+        table.add_column(col)
+    for k in _store(database).list_keys():
+        state = "revoked" if k.revoked else "expired" if k.expired() else "active"
+        expires = k.expires_at.strftime("%Y-%m-%d %H:%M") if k.expires_at else "never"
+        table.add_row(str(k.id), k.prefix + "…", k.channel, "yes" if k.admin else "",
+                      k.created_at.strftime("%Y-%m-%d %H:%M"), expires, state)
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (or a unique start of it).")],
+    database: DatabaseOpt = None,
+) -> None:
+    """Revoke an API key (takes effect within seconds)."""
+    row = _store(database).revoke_key(key_id)
+    console.print(f"revoked {row.id} ({row.channel})", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `keys` to the `loanrisk` app (errors print without traceback)."""
+    from loanrisk.cli import friendly
+
+    if getattr(app, "_loanrisk_keys", False):  # main() may run more than once in tests
+        return
+    app._loanrisk_keys = True  # type: ignore[attr-defined]
+    for cmd in keys_app.registered_commands:
+        if cmd.callback is not None and not hasattr(cmd.callback, "__wrapped__"):
+            cmd.callback = friendly(cmd.callback)
+    app.add_typer(keys_app, name="keys")
