@@ -25,15 +25,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+sys.path.insert(0, str(ROOT / "tests" / "api"))
 from _results import cpu_name, write_section  # noqa: E402
+from helpers import fresh_pg_schema  # noqa: E402
 from service_proc import Server, free_port, new_key, service_env  # noqa: E402
 
 BARE = '''
@@ -135,32 +135,13 @@ def load_split(urls: list[str], body: str, headers: dict[str, str], *, seconds: 
             "p99_ms": lat[int(len(lat) * 0.99)] * 1e3, "n": total}
 
 
-@contextmanager
-def pg_schema(base: str) -> Iterator[str]:
-    """A fresh PostgreSQL schema on ``base`` (dropped afterwards); the URL that uses it."""
-    import uuid
-
-    from sqlalchemy import create_engine, text
-
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(base)
-    with engine.begin() as c:
-        c.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{base}?options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as c:
-            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        engine.dispose()
-
-
 def postgres_benchmarks(model_dir: Path, work: Path, seconds: float, redis_url: str,
                         pg_base: str) -> dict[str, Any]:
     """Durable POST /v1/applications on PostgreSQL: one service process, then two."""
     work.mkdir(parents=True, exist_ok=True)
     body = json.dumps(json.loads((model_dir / "manifest.json").read_text())["golden"]["inputs"][0])
     out: dict[str, Any] = {}
-    with pg_schema(pg_base) as url:
+    with fresh_pg_schema(pg_base, prefix="bench_") as url:
         env = service_env(work / "home", LOANRISK_RATE_LIMIT_PER_MINUTE="100000000",
                           LOANRISK_RATE_LIMIT_URL=redis_url)
         auth = {"Authorization": f"Bearer {new_key(env, '--channel', 'web', '--database', url)}"}

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from helpers import PG_BASE, Api, make_api, pg_schema_url  # noqa: E402
+from helpers import Api, fresh_pg_schema, make_api  # noqa: E402
 from model_factory import build_model_dir  # noqa: E402
 
 
@@ -30,16 +29,8 @@ def grades_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL schema for this test, dropped afterwards."""
-    from sqlalchemy import create_engine, text
-
-    schema = f"lr_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(PG_BASE)
-    with engine.begin() as c:
-        c.execute(text(f"CREATE SCHEMA {schema}"))
-    yield pg_schema_url(schema)
-    with engine.begin() as c:
-        c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    engine.dispose()
+    with fresh_pg_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

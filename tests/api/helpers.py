@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def pg_schema_url(schema: str) -> str:
-    """A URL whose connections use their own PostgreSQL schema (runs never collide)."""
-    return f"{PG_BASE}?options=-csearch_path%3D{schema}"
+@contextmanager
+def fresh_pg_schema(base: str = PG_BASE, prefix: str = "lr_") -> Iterator[str]:
+    """A new PostgreSQL schema on ``base``, dropped afterwards; the URL whose connections use it."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"{prefix}{uuid.uuid4().hex[:12]}"
+    engine = create_engine(base)
+    with engine.begin() as c:
+        c.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{base}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as c:
+            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
-from helpers import PG_BASE, pg_schema_url  # noqa: E402
+from helpers import fresh_pg_schema  # noqa: E402
 from model_factory import BAD, GOOD, build_model_dir  # noqa: E402
 from service_proc import LOANRISK, Server, new_key, service_env  # noqa: E402
 
@@ -24,16 +23,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 @pytest.fixture
 def pg() -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-
-    schema = f"lr_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(PG_BASE)
-    with engine.begin() as c:
-        c.execute(text(f"CREATE SCHEMA {schema}"))
-    yield pg_schema_url(schema)
-    with engine.begin() as c:
-        c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    engine.dispose()
+    with fresh_pg_schema() as url:
+        yield url
 
 
 def _metric(text: str, name: str, **labels: str) -> list[float]:

@@ -105,21 +105,13 @@ def test_large_windows_are_sampled(served: dict[str, Any]) -> None:
 def test_drift_and_replay_on_postgresql(served: dict[str, Any]) -> None:
     """The same watch queries against a real PostgreSQL store (JSONB extraction, casts)."""
     import sys
-    import uuid
-
-    from sqlalchemy import create_engine, text
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
-    from helpers import PG_BASE, pg_schema_url
+    from helpers import fresh_pg_schema
 
     from loanrisk.replay import replay
 
-    schema = f"lr_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_BASE)
-    with admin.begin() as c:
-        c.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        url = pg_schema_url(schema)
+    with fresh_pg_schema() as url:
         shifted = served["fresh"].copy()
         shifted["debt_to_income"] = shifted["debt_to_income"] * 1.3
         report = _stored_report(served, shifted, "pg", url=url)
@@ -130,7 +122,3 @@ def test_drift_and_replay_on_postgresql(served: dict[str, Any]) -> None:
             again = replay(model=NAME, since="7d", settings=settings)
         assert report.rows == 2000 and report.attributes["debt_to_income"].psi >= 0.1
         assert again.checked == 2000 and again.identical == 2000, again.mismatches[:3]
-    finally:
-        with admin.begin() as c:
-            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
-from helpers import PG_BASE  # noqa: E402
+from helpers import fresh_pg_schema  # noqa: E402
 
 from loanrisk.store import DuplicateApplication, Store, StoreError, migrate  # noqa: E402
 from loanrisk.store_tables import Application  # noqa: E402
@@ -24,18 +24,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield s
         s.close()
         return
-    from sqlalchemy import create_engine
-
-    schema = f"lr_{uuid.uuid4().hex[:12]}"
-    eng = create_engine(PG_BASE)
-    with eng.begin() as c:
-        c.execute(text(f"CREATE SCHEMA {schema}"))
-    s = Store(f"{PG_BASE}?options=-csearch_path%3D{schema}")
-    yield s
-    s.close()
-    with eng.begin() as c:
-        c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    eng.dispose()
+    with fresh_pg_schema() as url:
+        s = Store(url)
+        yield s
+        s.close()
 
 
 def _app(key_id: uuid.UUID, idem: str | None = None) -> Application:
