@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, insert, select, update
+from sqlalchemy import Engine, and_, create_engine, event, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -320,6 +320,28 @@ class Store:
                 p.error = exc
         for p in batch:
             p.done = True
+
+    def list_applications(self, *, api_key_id: uuid.UUID | None, limit: int,
+                          before: tuple[datetime, uuid.UUID] | None = None,
+                          since: datetime | None = None,
+                          where: dict[str, str] | None = None) -> list[Application]:
+        """Newest first (created_at, then id): only ``api_key_id``'s rows when given, from
+        ``since`` on, with the ``where`` column values, strictly after the ``before`` position
+        (keyset pagination: a page never repeats or skips a row while new ones arrive)."""
+        q = select(Application)
+        if api_key_id is not None:
+            q = q.where(Application.api_key_id == api_key_id)
+        if since is not None:
+            q = q.where(Application.created_at >= since)
+        for column, value in (where or {}).items():
+            q = q.where(getattr(Application, column) == value)
+        if before is not None:
+            at, last = before
+            q = q.where(or_(Application.created_at < at,
+                            and_(Application.created_at == at, Application.id < last)))
+        q = q.order_by(Application.created_at.desc(), Application.id.desc()).limit(limit)
+        with self.sessions() as s:
+            return list(s.scalars(q))
 
     def get_application(self, app_id: uuid.UUID) -> Application | None:
         """One application by id."""

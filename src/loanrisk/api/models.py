@@ -49,6 +49,14 @@ class ApplicationPublic(DecisionPublic):
                            "challenger decided (the model field names that version).")
 
 
+class ApplicationPage(BaseModel):
+    """One page of stored applications, newest first (GET /v1/applications)."""
+
+    items: list[ApplicationPublic]
+    next: str | None = Field(default=None, description="Pass as `before` for the next (older) "
+                             "page; null on the last page.")
+
+
 class ApplicationDetail(ApplicationPublic):
     """A stored application with its attributes and outcomes (GET /v1/applications/{id})."""
 

@@ -136,3 +136,47 @@ def test_unstored_on_invalid(api) -> None:
                         headers=api.web)
     assert r.status_code == 422
     assert api.store.count_applications() == 0
+
+
+def test_list_pages_newest_first_for_the_key_that_submitted(api) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    c = api.client
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    ids = []
+    for i in range(5):
+        r = c.post("/v1/applications", json={**(GOOD if i % 2 else BAD), "applicant_id": f"a{i}"},
+                   headers=api.web)
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    assert c.post("/v1/applications", json=GOOD, headers=api.other).status_code == 201
+
+    first = c.get("/v1/applications", headers=api.web).json()
+    assert [a["id"] for a in first["items"]] == ids[::-1] and first["next"] is None
+    assert "attributes" not in first["items"][0]  # attribute values only when reading one
+    seen, cursor = [], None
+    while True:  # two at a time: every application once, in order
+        page = c.get("/v1/applications", params={"limit": 2, **({"before": cursor} if cursor
+                                                                   else {})},
+                     headers=api.web).json()
+        seen += [a["id"] for a in page["items"]]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen == ids[::-1]
+    assert len(c.get("/v1/applications", headers=api.admin).json()["items"]) >= 6
+    assert len(c.get("/v1/applications", headers=api.other).json()["items"]) == 1
+    one = c.get("/v1/applications", params={"applicant_id": "a3"}, headers=api.web).json()
+    assert [a["id"] for a in one["items"]] == [ids[3]]
+    declines = c.get("/v1/applications", params={"decision": "decline"}, headers=api.web).json()
+    assert {a["id"] for a in declines["items"]} == {ids[0], ids[2], ids[4]}
+    since = c.get("/v1/applications", params={"since": start.isoformat()},
+                  headers=api.web).json()
+    assert len(since["items"]) == 5
+    later = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    assert c.get("/v1/applications", params={"since": later},
+                 headers=api.web).json()["items"] == []
+    bad = c.get("/v1/applications", params={"before": "nope"}, headers=api.web)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "before"
+    assert c.get("/v1/applications", params={"limit": 0}, headers=api.web).status_code == 422
+    assert c.get("/v1/applications").status_code == 401

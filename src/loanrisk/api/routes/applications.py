@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Request, status
+from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -22,6 +23,7 @@ from loanrisk.api.decide import (
 from loanrisk.api.deps import CallDep, KeyDep, ServiceDep
 from loanrisk.api.models import (
     ApplicationDetail,
+    ApplicationPage,
     ApplicationPublic,
     Message,
     OutcomeCreate,
@@ -164,6 +166,61 @@ async def create_application(request: Request, call: CallDep,
         return _replay(prior, digest, served.scorer.classes)
     service.metrics.decided("applications", d.decision, d.risk_tier)
     return JSONResponse(public(row), status_code=201)
+
+
+def _cursor(row: Application) -> str:
+    raw = f"{row.created_at.isoformat()}|{row.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _position(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (created_at, id) a cursor stands for; InvalidRequest when it is not one of ours."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, last = text.split("|")
+        return datetime.fromisoformat(at), uuid.UUID(last)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest([{"loc": ["query", "before"], "field": "before", "type": "cursor",
+                               "msg": "not a cursor from a previous page: pass the `next` of "
+                                      "the last answer, or leave `before` out"}]) from None
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+Filter = Annotated[str | None, Query(max_length=128)]
+
+
+@router.get(
+    "",
+    summary="List stored applications, newest first",
+    description="Your API key's applications (an admin key: everyone's), newest first, a page "
+                "at a time: pass the answer's `next` as `before` for the next page. Filters: "
+                "`since` (ISO 8601 time), `applicant_id`, `external_ref`, `decision`, "
+                "`channel`. Attribute values are not listed: read one application for them.",
+    response_model=ApplicationPage,
+    responses={401: ERRORS[401], 422: ERRORS[422]},
+)
+def list_applications(
+    key: KeyDep, service: ServiceDep,
+    limit: Annotated[int, Query(ge=1, le=500, description="Applications per page.")] = 50,
+    before: Annotated[str | None, Query(max_length=200, description="The `next` cursor of the "
+                                        "previous page.")] = None,
+    since: Annotated[datetime | None, Query(description="Only applications stored at or after "
+                                            "this time (UTC when no offset is given).")] = None,
+    applicant_id: Filter = None, external_ref: Filter = None, decision: Filter = None,
+    channel: Filter = None,
+) -> Any:
+    where = {k: v for k, v in (("applicant_id", applicant_id), ("external_ref", external_ref),
+                               ("decision", decision), ("channel", channel)) if v is not None}
+    rows = service.store.list_applications(
+        api_key_id=None if key.admin else key.id, limit=limit + 1,
+        before=_position(before) if before else None,
+        since=_utc(since) if since is not None else None, where=where)
+    page = rows[:limit]
+    return {"items": [public(r, _classes(service, r)) for r in page],
+            "next": _cursor(page[-1]) if len(rows) > limit else None}
 
 
 @router.get(
