@@ -59,6 +59,9 @@ def create_app(settings: Settings | None = None, *, model_name: str | None = Non
         raise LoanriskError("give a registered model name (--model NAME) or a model version "
                             "directory (--model-dir PATH)")
     store = store or Store(settings.resolved_database_url)
+    if not any(not k.revoked and not k.expired() for k in store.list_keys()):
+        log.warning("the store has no active API key: every /v1 request will get 401; create one "
+                    "with `loanrisk keys create --channel web` (same --database)")
     metrics = Metrics()
     holder = ModelHolder(settings, model_name=model_name,
                          model_dir=Path(model_dir) if model_dir else None)

@@ -95,3 +95,23 @@ def test_every_answer_carries_a_request_id_that_names_its_log_lines(
     assert audit and audit[-1].request_id == "audit-1"  # type: ignore[attr-defined]
     line = RequestIdFormatter(SERVICE_LOG_FORMAT).format(audit[-1])
     assert line.startswith("WARNING loanrisk.api.routes.admin [audit-1]: admin reload")
+
+
+def test_a_store_without_keys_is_announced_at_start(tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from loanrisk.api.app import create_app
+    from loanrisk.config import get_settings
+    from loanrisk.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'k.db'}")
+    with caplog.at_level(logging.WARNING, logger="loanrisk.api.app"):
+        create_app(get_settings(), model_dir=tmp_path, store=store, start_model=False)
+    assert any("no active API key" in r.getMessage() for r in caplog.records)
+    store.create_key(channel="web")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="loanrisk.api.app"):
+        create_app(get_settings(), model_dir=tmp_path, store=store, start_model=False)
+    assert not any("no active API key" in r.getMessage() for r in caplog.records)
+    store.close()
