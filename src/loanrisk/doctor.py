@@ -98,7 +98,8 @@ def check_store(settings: Settings) -> list[Check]:
 
 
 def check_registry(settings: Settings, *, model: str | None = None,
-                   verify: Callable[[Any, str, int], str] | None = None) -> list[Check]:
+                   verify: Callable[[Any, str, int], tuple[str, float]] | None = None
+                   ) -> list[Check]:
     """The registry answers; each model (or ``model``) has a champion that loads and verifies."""
     from loanrisk.registry import Registry, unavailable
 
@@ -121,34 +122,47 @@ def check_registry(settings: Settings, *, model: str | None = None,
                            "--schema FILE)"))
         return found
     for name in [model] if model else names:
-        found.append(_check_champion(reg, name, verify or _load_and_verify))
+        found += _check_champion(reg, name, verify or _load_and_verify)
     return found
 
 
-def _check_champion(reg: Any, name: str, verify: Callable[[Any, str, int], str]) -> Check:
+def _check_champion(reg: Any, name: str,
+                    verify: Callable[[Any, str, int], tuple[str, float]]) -> list[Check]:
     label = f"champion {name}"
     try:
         champ = reg.champion(name)
     except Exception as exc:
-        return Check(label, False, _problem(exc), "check the registry")
+        return [Check(label, False, _problem(exc), "check the registry")]
     if champ is None:
-        return Check(label, False, "no version has the champion alias",
-                     f"loanrisk models list, then loanrisk promote {name} VERSION")
+        return [Check(label, False, "no version has the champion alias",
+                      f"loanrisk models list, then loanrisk promote {name} VERSION")]
     try:
-        detail = verify(reg, name, champ.version)
+        detail, p50 = verify(reg, name, champ.version)
     except Exception as exc:
-        return Check(label, False, f"v{champ.version}: {_problem(exc)}",
-                     f"retrain (loanrisk learn) or roll back (loanrisk rollback {name})")
-    return Check(label, True, f"v{champ.version} ({champ.model}): {detail}")
+        return [Check(label, False, f"v{champ.version}: {_problem(exc)}",
+                      f"retrain (loanrisk learn) or roll back (loanrisk rollback {name})")]
+    found = [Check(label, True, f"v{champ.version} ({champ.model}): {detail}; "
+                   f"p50 {p50:.0f} µs per application with reasons here")]
+    budget = reg.settings.max_latency_us
+    if budget is not None and p50 > budget:
+        found.append(Check(f"latency {name}", False, f"v{champ.version} takes {p50:.0f} µs (p50) "
+                           f"on this machine, over LOANRISK_MAX_LATENCY_US {budget:g}",
+                           "serve on a faster machine, or retrain within the budget (loanrisk "
+                           "learn --max-latency-us) and promote", required=False))
+    return found
 
 
-def _load_and_verify(reg: Any, name: str, version: int) -> str:
-    """Fetch a version (SHA-256 checked), load it as the service does (golden inputs)."""
+def _load_and_verify(reg: Any, name: str, version: int) -> tuple[str, float]:
+    """Fetch a version (SHA-256 checked), load it as the service does (golden inputs), and time
+    one application with its reasons on this machine: (what was checked, p50 in µs)."""
+    from loanrisk.latency import scorer_p50_us
     from loanrisk.scorer import Scorer
 
     scorer = Scorer.load(reg.download(name, version), settings=reg.settings, version=version)
+    golden = (scorer.manifest.get("golden") or {}).get("inputs") or []
+    records = golden or [dict(zip(scorer.features, scorer._reference, strict=True))]
     return (f"SHA-256 {scorer.sha256[:12]}… verified, golden inputs re-scored, "
-            f"{len(scorer.features)} attributes")
+            f"{len(scorer.features)} attributes", scorer_p50_us(scorer, records))
 
 
 def _redacted(uri: str) -> str:

@@ -121,3 +121,25 @@ def within_budget(latency: dict[str, Latency], budget_us: float | None) -> set[s
             f"machine: the fastest is {fastest} at {timed[fastest].p50_us:.0f} µs (p50). Raise "
             "the budget, or train a smaller model (e.g. --models linear,gbdt).")
     return fits
+
+
+def scorer_p50_us(scorer: Any, records: list[dict[str, Any]], *, rounds: int = ROUNDS) -> float:
+    """p50 (µs) of ``scorer.score([record])`` over ``rounds`` calls after a warm-up, the
+    collector paused: what one application with its reasons costs on this machine now."""
+    if not records:
+        raise LoanriskError("no record to time the model on")
+    for i in range(WARM_UP):
+        scorer.score([records[i % len(records)]])
+    times = np.empty(rounds)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for i in range(rounds):
+            record = [records[i % len(records)]]
+            t = time.perf_counter_ns()
+            scorer.score(record)
+            times[i] = time.perf_counter_ns() - t
+    finally:
+        if was_enabled:
+            gc.enable()
+    return float(np.percentile(times, 50)) / 1e3

@@ -42,7 +42,8 @@ def test_a_new_home_says_what_to_do_first(fresh_home: Path) -> None:
 
 
 @pytest.mark.slow
-def test_ready_then_a_tampered_champion_fails(fresh_home: Path) -> None:
+def test_ready_then_a_tampered_champion_fails(fresh_home: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from loanrisk.config import get_settings
     from loanrisk.pipeline import LearnOptions, learn
     from loanrisk.registry import Registry
@@ -58,7 +59,14 @@ def test_ready_then_a_tampered_champion_fails(fresh_home: Path) -> None:
     assert code == 0, checks
     champ = checks["champion doc"]
     assert champ["ok"] and "v1 (gbdt)" in champ["detail"] and "verified" in champ["detail"]
+    assert "µs per application with reasons here" in champ["detail"]
+    assert "latency doc" not in checks  # no budget set
     assert checks["API keys"]["detail"] == "1 active (1 admin)"
+    code, checks = _doctor(env={"LOANRISK_MAX_LATENCY_US": "1"}, monkeypatch=monkeypatch)
+    slow = checks["latency doc"]  # nothing scores in 1 µs: over the budget, a warning only
+    assert code == 0 and not slow["ok"] and not slow["required"]
+    assert "over LOANRISK_MAX_LATENCY_US 1" in slow["detail"]
+    monkeypatch.delenv("LOANRISK_MAX_LATENCY_US")
 
     onnx = Registry().download("doc", 1) / "model.onnx"
     onnx.write_bytes(onnx.read_bytes()[:-1] + b"\0")
