@@ -72,7 +72,7 @@ def check_store(settings: Settings) -> list[Check]:
                       "check LOANRISK_DATABASE_URL (or --database): server running, database "
                       "created, user allowed")]
     try:
-        keys = [k for k in store.list_keys() if not k.revoked and not k.expired()]
+        keys = [k for k in store.list_keys() if k.active()]
         apps = store.count_applications()
     except Exception as exc:
         return [Check("store", False, _problem(exc), "check the database's permissions")]
@@ -101,7 +101,7 @@ def check_registry(settings: Settings, *, model: str | None = None,
                    verify: Callable[[Any, str, int], tuple[str, float]] | None = None
                    ) -> list[Check]:
     """The registry answers; each model (or ``model``) has a champion that loads and verifies."""
-    from loanrisk.registry import Registry, unavailable
+    from loanrisk.registry import Registry, redact, unavailable
 
     uri = settings.resolved_registry_uri
     reg = Registry(settings)
@@ -111,7 +111,7 @@ def check_registry(settings: Settings, *, model: str | None = None,
         return [Check("registry", False, _problem(unavailable(uri, exc)),
                       "start the tracking server or fix LOANRISK_TRACKING_URI / "
                       "LOANRISK_REGISTRY_URI")]
-    found = [Check("registry", True, f"{_redacted(uri)}: {len(names)} registered model(s)")]
+    found = [Check("registry", True, f"{redact(uri)}: {len(names)} registered model(s)")]
     if model is not None and model not in names:
         found.append(Check(f"model {model}", False, f"not registered; known: "
                            f"{', '.join(names) or 'none'}", "check --model"))
@@ -165,12 +165,6 @@ def _load_and_verify(reg: Any, name: str, version: int) -> tuple[str, float]:
             f"{len(scorer.features)} attributes", scorer_p50_us(scorer, records))
 
 
-def _redacted(uri: str) -> str:
-    from loanrisk.api.ratelimit import masked
-
-    return masked(uri)
-
-
 def check_rate_limit(settings: Settings) -> list[Check]:
     """With LOANRISK_RATE_LIMIT_URL set, that Redis answers (the service would fall back)."""
     if not settings.rate_limit_url:
@@ -188,7 +182,7 @@ def check_rate_limit(settings: Settings) -> list[Check]:
 
     async def ping() -> bool:
         try:
-            return bool(await limiter.ping(log_failure=False))  # type: ignore[union-attr]
+            return await limiter.ping(log_failure=False)
         finally:
             await limiter.close()
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import gc
 import hashlib
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,22 +78,13 @@ def measure(graphs: dict[str, bytes], ctx: ServingContext, records: list[dict[st
                     "inputs": ctx.inputs, "reference": ctx.reference}
         scorers[name] = Scorer(model_dir=Path("."), manifest=manifest, schema=ctx.schema,
                                session=serving_session(graph), settings=settings)
-        for i in range(WARM_UP):
-            scorers[name].score([records[i % len(records)]])
+        _time_calls(scorers[name], records, range(WARM_UP))
     times = {name: np.empty(rounds) for name in scorers}
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with _collector_paused():
         for block in range(0, rounds, BLOCK):
             for name, scorer in scorers.items():
-                for i in range(block, min(block + BLOCK, rounds)):
-                    record = [records[i % len(records)]]
-                    t = time.perf_counter_ns()
-                    scorer.score(record)
-                    times[name][i] = time.perf_counter_ns() - t
-    finally:
-        if was_enabled:
-            gc.enable()
+                span = range(block, min(block + BLOCK, rounds))
+                times[name][span.start:span.stop] = _time_calls(scorer, records, span)
     return {name: Latency(p50_us=float(np.percentile(t, 50)) / 1e3,
                           p99_us=float(np.percentile(t, 99)) / 1e3,
                           graph_kib=len(graphs[name]) / 1024) for name, t in times.items()}
@@ -128,18 +121,30 @@ def scorer_p50_us(scorer: Any, records: list[dict[str, Any]], *, rounds: int = R
     collector paused: what one application with its reasons costs on this machine now."""
     if not records:
         raise LoanriskError("no record to time the model on")
-    for i in range(WARM_UP):
-        scorer.score([records[i % len(records)]])
-    times = np.empty(rounds)
+    _time_calls(scorer, records, range(WARM_UP))
+    with _collector_paused():
+        times = _time_calls(scorer, records, range(rounds))
+    return float(np.percentile(times, 50)) / 1e3
+
+
+def _time_calls(scorer: Any, records: list[dict[str, Any]], calls: range) -> list[int]:
+    """Nanoseconds of ``scorer.score([record])`` for each call (records taken in turn)."""
+    out = []
+    for i in calls:
+        record = [records[i % len(records)]]
+        t = time.perf_counter_ns()
+        scorer.score(record)
+        out.append(time.perf_counter_ns() - t)
+    return out
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The garbage collector off while timing (as ``timeit`` does), as it was afterwards."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for i in range(rounds):
-            record = [records[i % len(records)]]
-            t = time.perf_counter_ns()
-            scorer.score(record)
-            times[i] = time.perf_counter_ns() - t
+        yield
     finally:
         if was_enabled:
             gc.enable()
-    return float(np.percentile(times, 50)) / 1e3

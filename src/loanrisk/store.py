@@ -220,7 +220,7 @@ class Store:
         """The active key with this token, or None (unknown, revoked or expired)."""
         with self.sessions() as s:
             row = s.scalar(select(ApiKey).where(ApiKey.hashed_key == hash_key(token)))
-        if row is None or row.revoked or row.expired():
+        if row is None or not row.active():
             return None
         return KeyInfo(id=row.id, channel=row.channel, admin=row.admin, prefix=row.prefix)
 

@@ -66,6 +66,10 @@ class ApiKey(Base):
         at = self.expires_at if self.expires_at.tzinfo else self.expires_at.replace(tzinfo=UTC)
         return at <= (now or utcnow())
 
+    def active(self) -> bool:
+        """Neither revoked nor expired: the key authenticates."""
+        return not self.revoked and not self.expired()
+
 
 class Application(Base):
     """One application, its decision and the model version that made it."""

@@ -27,7 +27,7 @@ from loanrisk.api.middleware import (
     RequestIdMiddleware,
     install_log_request_ids,
 )
-from loanrisk.api.ratelimit import RedisRateLimiter, make_limiter
+from loanrisk.api.ratelimit import make_limiter
 from loanrisk.api.routes import admin, applications, health, score
 from loanrisk.config import Settings, get_settings
 from loanrisk.errors import LoanriskError
@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None, *, model_name: str | None = Non
         raise LoanriskError("give a registered model name (--model NAME) or a model version "
                             "directory (--model-dir PATH)")
     store = store or Store(settings.resolved_database_url)
-    if not any(not k.revoked and not k.expired() for k in store.list_keys()):
+    if not any(k.active() for k in store.list_keys()):
         log.warning("the store has no active API key: every /v1 request will get 401; create one "
                     "with `loanrisk keys create --channel web` (same --database)")
     metrics = Metrics()
@@ -80,8 +80,7 @@ def create_app(settings: Settings | None = None, *, model_name: str | None = Non
             holder.start()
             drift.start()
         store.start_checkpointer()
-        if isinstance(limiter, RedisRateLimiter):  # a warning, never a failed start
-            await limiter.ping()
+        await limiter.ping()  # an unreachable Redis is a warning, never a failed start
         # start-up objects (modules, routes, models) leave the collector's scans; `serve` turns
         # the collector off while it imports (a fifth of the start-up time) and back on here
         gc.freeze()

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from loanrisk.api.metrics import Metrics
-from loanrisk.api.ratelimit import RateLimiter, RedisRateLimiter, retry_after
+from loanrisk.api.ratelimit import Limiter, retry_after
 from loanrisk.config import Settings
 from loanrisk.serving import ModelHolder, Served
 from loanrisk.store import KeyInfo, Store, hash_key
@@ -27,7 +27,7 @@ class Service:
     store: Store
     holder: ModelHolder
     metrics: Metrics
-    limiter: RateLimiter | RedisRateLimiter
+    limiter: Limiter
     _keys: dict[str, tuple[KeyInfo | None, float]] = field(default_factory=dict)
 
     async def key_for(self, token: str) -> KeyInfo | None:

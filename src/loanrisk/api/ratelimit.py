@@ -68,6 +68,9 @@ class Limiter(Protocol):
     async def take(self, key: Any) -> float:
         """0.0 if the request may go on, else the seconds to wait before retrying."""
 
+    async def ping(self, *, log_failure: bool = True) -> bool:
+        """Whether the buckets' store answers (always, for buckets in this process)."""
+
     async def close(self) -> None:
         """Release connections."""
 
@@ -107,13 +110,11 @@ class RateLimiter:
     async def take(self, key: Any) -> float:
         return self.take_now(key)
 
+    async def ping(self, *, log_failure: bool = True) -> bool:
+        return True
+
     async def close(self) -> None:
         return None
-
-    @staticmethod
-    def retry_after(wait: float) -> str:
-        """A Retry-After header value (whole seconds, at least 1)."""
-        return retry_after(wait)
 
 
 def masked(url: str) -> str:
@@ -184,7 +185,7 @@ class RedisRateLimiter:
 
 
 def make_limiter(url: str, per_minute: int, *,
-                 on_fallback: Callable[[], None] | None = None) -> RateLimiter | RedisRateLimiter:
+                 on_fallback: Callable[[], None] | None = None) -> Limiter:
     """The limiter a configuration asks for: Redis when ``url`` is set, else in-process.
 
     Raises LoanriskError for a URL that is not redis://, rediss:// or unix://.
