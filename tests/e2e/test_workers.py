@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,15 +44,21 @@ def test_two_workers_share_port_store_rate_limit_and_metrics(tmp_path: Path, pg:
     server.start()
     try:
         codes = []
+        started = time.monotonic()
         for i in range(30):  # a new connection each: the kernel spreads them over the workers
             r = httpx.post(server.url + "/v1/applications", json=GOOD if i % 2 else BAD,
                            headers={**h, "Idempotency-Key": f"k{i}"}, timeout=10)
             codes.append(r.status_code)
         assert codes == [201] * 30, codes
-        # one bucket for the key whichever worker answers: 40 a minute in all, not 40 each
+        # one bucket for the key whichever worker answers: 40 a minute in all, not 40 each (with
+        # a bucket per worker none of these would be refused); the bucket refills 2 tokens every
+        # 3 s, so a slow machine may see a request or two more go through
         more = [httpx.post(server.url + "/v1/score", json=GOOD, headers=h, timeout=10)
                 .status_code for _ in range(20)]
-        assert more.count(200) == 10 and more[10:] == [429] * 10, more
+        refilled = int((time.monotonic() - started) * 40 / 60)
+        assert more[:10] == [200] * 10, more
+        assert 10 <= more.count(200) <= 10 + refilled, (more, refilled)
+        assert set(more) <= {200, 429}, more
         text = httpx.get(server.url + "/metrics", timeout=10).text
         # counters summed over both workers, whichever answered /metrics
         assert _metric(text, "loanrisk_requests_total", route="/v1/applications",
