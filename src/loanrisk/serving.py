@@ -248,6 +248,17 @@ class ModelHolder:
         path = base / str(version)
         return (version, path) if (path / "model.onnx").exists() else None
 
+    def _no_champion(self, reg: Any) -> str:
+        """Why there is nothing to serve: a name the registry does not know (a typo?) or a
+        model with no champion yet, and what to do about it."""
+        known = reg.list_models()
+        if self.model_name not in known:
+            return (f"registry reports no model named {self.model_name!r} (known: "
+                    f"{', '.join(known) or 'none'}); /ready stays 503 until `loanrisk learn` "
+                    "registers one and a version is promoted")
+        return (f"registry reports no champion for {self.model_name!r}; promote a version with "
+                f"`loanrisk promote {self.model_name} VERSION`")
+
     def check_registry(self) -> bool:
         """Ask the registry for the champion; load and swap it if it moved. True if swapped.
 
@@ -263,7 +274,7 @@ class ModelHolder:
             reg = Registry(self.settings)
             info = reg.champion(self.model_name)
             if info is None:  # the registry answered: no such model, or no champion yet
-                error = f"registry reports no champion for {self.model_name!r}"
+                error = self._no_champion(reg)
                 if error != self.last_error:
                     log.warning("registry check failed, still serving v%s: %s",
                                 self.current.scorer.version if self.current else None, error)

@@ -69,3 +69,14 @@ def test_leaky_version_is_never_promoted_without_force(fresh_home: Path) -> None
     assert leaky.promotion is not None and not leaky.promotion.promoted
     assert "leaky" in leaky.promotion.reason and "interest_rate" in leaky.promotion.reason
     assert reg.champion(NAME).version == v1
+
+
+def test_service_names_the_known_models_when_asked_for_an_unknown_one(fresh_home: Path) -> None:
+    from loanrisk.config import get_settings
+    from loanrisk.serving import ModelHolder
+
+    holder = ModelHolder(get_settings(), model_name="lending-club-defualt")  # a typo
+    assert holder.check_registry() is False and holder.current is None
+    assert holder.last_error is not None
+    assert "no model named 'lending-club-defualt' (known: none)" in holder.last_error
+    assert "`loanrisk learn`" in holder.last_error
