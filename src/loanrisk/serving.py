@@ -248,6 +248,11 @@ class ModelHolder:
         path = base / str(version)
         return (version, path) if (path / "model.onnx").exists() else None
 
+    def _serving_now(self) -> str:
+        """"still serving v3", or "nothing served yet" (for log lines)."""
+        cur = self.current
+        return f"still serving v{cur.scorer.version}" if cur else "nothing served yet"
+
     def _no_champion(self, reg: Any) -> str:
         """Why there is nothing to serve: a name the registry does not know (a typo?) or a
         model with no champion yet, and what to do about it."""
@@ -276,8 +281,7 @@ class ModelHolder:
             if info is None:  # the registry answered: no such model, or no champion yet
                 error = self._no_champion(reg)
                 if error != self.last_error:
-                    log.warning("registry check failed, still serving v%s: %s",
-                                self.current.scorer.version if self.current else None, error)
+                    log.warning("registry check failed, %s: %s", self._serving_now(), error)
                 self.last_error = error
                 return False
             cur = self.current
@@ -293,8 +297,8 @@ class ModelHolder:
             except ModelLoadError as exc:
                 self.refused.add((info.version, info.sha256))
                 self.last_error = str(exc)
-                log.warning("refused %s v%s, still serving v%s: %s", self.model_name,
-                            info.version, cur.scorer.version if cur else None, exc)
+                log.warning("refused %s v%s, %s: %s", self.model_name, info.version,
+                            self._serving_now(), exc)
                 return False
             self.swap(served)
             self.last_error = None
@@ -328,8 +332,7 @@ class ModelHolder:
 
             why = redact(str(exc).splitlines()[0][:200]) if str(exc) else type(exc).__name__
             self.last_error = f"registry unreachable ({why}); serving the last known champion"
-            log.warning("registry check failed, still serving v%s: %s",
-                        self.current.scorer.version if self.current else None,
+            log.warning("registry check failed, %s: %s", self._serving_now(),
                         type(exc).__name__)
 
     def stop(self, timeout: float = 5.0) -> None:
