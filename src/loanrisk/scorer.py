@@ -297,17 +297,27 @@ class Scorer:
 
     def _matrices(self, records: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
         """Records as a float32 matrix (float inputs) and an object matrix (string inputs)."""
-        fl = np.array([[self._cell(f, r.get(f)) for f in self._float_names] for r in records],
-                      dtype=np.float32).reshape(len(records), len(self._float_names))
-        st = np.array([[self._cell(f, r.get(f)) for f in self._string_names] for r in records],
-                      dtype=object).reshape(len(records), len(self._string_names))
-        return fl, st
+        n, floats, strings = len(records), self._float_names, self._string_names
+        try:  # validated records: numbers (or None) only, converted in one numpy call
+            fl = np.array([[math.nan if (v := r.get(f)) is None or v == "" else v
+                            for f in floats] for r in records], dtype=np.float32)
+        except (TypeError, ValueError):  # anything else: value by value, NaN where no number
+            fl = np.array([[self._cell(f, r.get(f)) for f in floats] for r in records],
+                          dtype=np.float32)
+        st = np.array([["" if (v := r.get(f)) is None else str(v) for f in strings]
+                       for r in records], dtype=object)
+        return fl.reshape(n, len(floats)), st.reshape(n, len(strings))
 
     def _feed_from(self, fl: np.ndarray, st: np.ndarray) -> dict[str, np.ndarray]:
-        # Fortran order: each column is contiguous, so the [N,1] inputs are views, not copies.
-        fl, st = np.asfortranarray(fl), np.asfortranarray(st)
-        feed = {n: fl[:, j:j + 1] for j, n in enumerate(self._float_names)}
-        feed.update({n: st[:, j:j + 1] for j, n in enumerate(self._string_names)})
+        # One transposed copy per matrix; iterating its [columns, N, 1] view hands out each
+        # contiguous [N,1] input without a Python-level slice per attribute.
+        n = len(fl)
+        feed = dict(zip(self._float_names,
+                        np.ascontiguousarray(fl.T).reshape(len(self._float_names), n, 1),
+                        strict=True))
+        feed.update(zip(self._string_names,
+                        np.ascontiguousarray(st.T).reshape(len(self._string_names), n, 1),
+                        strict=True))
         return feed
 
     def _variants(self, fl: np.ndarray, st: np.ndarray

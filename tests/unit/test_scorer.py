@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
@@ -52,6 +53,21 @@ def test_max_reasons_and_missing_values(binary: Path) -> None:
     d = s.score([{**BAD, "dti": None}])[0]
     assert len(d.reasons) == 1
     assert s.predict_proba([{"income": None, "dti": None, "purpose": None}]).shape == (1, 2)
+
+
+def test_values_read_as_the_graph_wants_them(binary: Path) -> None:
+    """Numbers may come as ints or numeric strings; a value that is no number, "" and None are
+    all missing (NaN); categories are strings, None is "" (missing)."""
+    s = Scorer.load(binary, settings=Settings())
+    fl, st = s._matrices([{"income": 15000, "dti": "38.5", "purpose": None},
+                          {"income": "lots", "dti": "", "purpose": 7}])
+    assert fl.dtype == np.float32 and st.dtype == object
+    assert fl[0].tolist() == [15000.0, 38.5] and np.isnan(fl[1]).all()
+    assert st[:, 0].tolist() == ["", "7"]
+    same = s.score([{**BAD, "income": "abc"}])[0]
+    assert same == s.score([{**BAD, "income": None}])[0]
+    feed = s._feed_from(fl, st)
+    assert all(v.shape == (2, 1) and v.flags.c_contiguous for v in feed.values())
 
 
 def test_multiclass_grades(tmp_path: Path) -> None:
