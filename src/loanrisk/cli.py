@@ -329,9 +329,21 @@ def rollback(name: Annotated[str, typer.Argument(help="Registered model name.")]
     console.print(f"[green]{name}: champion is v{res.version}[/] — {res.reason}", highlight=False)
 
 
+def add_group(app: typer.Typer, group: typer.Typer, name: str) -> None:
+    """Add the sub-command group ``name`` (its commands print errors without traceback), once:
+    main() may run more than once in tests."""
+    if any(g.name == name for g in app.registered_groups):
+        return
+    for cmd in group.registered_commands:
+        if cmd.callback is not None and not hasattr(cmd.callback, "__wrapped__"):
+            cmd.callback = friendly(cmd.callback)
+    app.add_typer(group, name=name)
+
+
 # Command groups that live beside their pipeline stage; each module has `register(app)`.
-EXTENSIONS = ("loanrisk.cli_service", "loanrisk.cli_keys", "loanrisk.cli_doctor",
-              "loanrisk.cli_watch", "loanrisk.cli_quality", "loanrisk.cli_ui")
+EXTENSIONS = ("loanrisk.cli_service", "loanrisk.cli_keys", "loanrisk.cli_outcomes",
+              "loanrisk.cli_doctor", "loanrisk.cli_watch", "loanrisk.cli_quality",
+              "loanrisk.cli_ui")
 
 
 def _register_extensions() -> None:

@@ -73,13 +73,7 @@ def keys_revoke(
 
 
 def register(app: typer.Typer) -> None:
-    """Add `keys` to the `loanrisk` app (errors print without traceback)."""
-    from loanrisk.cli import friendly
+    """Add `keys` to the `loanrisk` app."""
+    from loanrisk.cli import add_group
 
-    if getattr(app, "_loanrisk_keys", False):  # main() may run more than once in tests
-        return
-    app._loanrisk_keys = True  # type: ignore[attr-defined]
-    for cmd in keys_app.registered_commands:
-        if cmd.callback is not None and not hasattr(cmd.callback, "__wrapped__"):
-            cmd.callback = friendly(cmd.callback)
-    app.add_typer(keys_app, name="keys")
+    add_group(app, keys_app, "keys")

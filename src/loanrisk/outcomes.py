@@ -8,7 +8,7 @@ latest outcome of an application is the one retraining and monitoring read).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 ADVERSE_WORDS = frozenset({"bad", "default", "defaulted", "charged_off", "charged off",
                            "late", "delinquent", "declined", "decline"})
@@ -40,3 +40,19 @@ def outcome_error(outcome: str, classes: Sequence[str]) -> str | None:
         words = (f"; or for {classes[0]}: {', '.join(sorted(GOOD_WORDS))}; for {classes[1]}: "
                  f"{', '.join(sorted(ADVERSE_WORDS))}")
     return f"unknown outcome {outcome!r}: use a class label ({labels}){words}"
+
+
+def stored_classes(probabilities: Mapping[str, float] | None,
+                   risk_score: float | None) -> list[str]:
+    """The classes of the model that decided a stored application, from its row.
+
+    A row keeps its probabilities as a JSON object, whose key order PostgreSQL's JSONB does not
+    keep; for a binary model the adverse class is the one whose probability is the row's risk
+    score, so it goes last (as the words for each side assume). Several classes: as stored.
+    """
+    classes = [str(c) for c in (probabilities or {})]
+    if len(classes) == 2 and risk_score is not None and probabilities:
+        adverse = min(classes, key=lambda c: abs(float(probabilities[c]) - risk_score))
+        classes.remove(adverse)
+        classes.append(adverse)
+    return classes

@@ -351,11 +351,18 @@ class Store:
     def add_outcome(self, app_id: uuid.UUID, *, outcome: str, source: str | None,
                     api_key_id: uuid.UUID | None) -> Outcome:
         """Record the later truth about an application."""
-        row = Outcome(application_id=app_id, outcome=outcome, source=source,
-                      api_key_id=api_key_id)
-        with self.sessions.begin() as s:
-            s.add(row)
-        return row
+        return self.add_outcomes([{"application_id": app_id, "outcome": outcome,
+                                   "source": source, "api_key_id": api_key_id}])[0]
+
+    def add_outcomes(self, rows: list[dict[str, Any]]) -> list[Outcome]:
+        """Record many outcomes (Outcome's columns; recorded_at None means now) in one
+        transaction: all or none."""
+        objs = [Outcome(**{k: v for k, v in r.items() if v is not None or k != "recorded_at"})
+                for r in rows]
+        if objs:
+            with self.sessions.begin() as s:
+                s.add_all(objs)
+        return objs
 
     def outcomes_of(self, app_id: uuid.UUID) -> list[Outcome]:
         """Outcomes recorded for one application, oldest first."""

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from loanrisk.store_tables import Application
 
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def application_row(key_id: uuid.UUID, idem: str | None = None, **over: Any) -> Application:
+    """A decided application as the service stores it (binary good/bad model "m" v1)."""
+    from loanrisk.store_tables import Application
+
+    cols: dict[str, Any] = dict(
+        id=uuid.uuid4(), channel="web", api_key_id=key_id, idempotency_key=idem,
+        request_hash="h" * 64, attributes={"income": 1.0}, decision="approve",
+        probabilities={"good": 0.9, "bad": 0.1}, risk_score=0.1, risk_tier="low", reasons=[],
+        model_name="m", model_version=1, model_sha256="s" * 64)
+    return Application(**{**cols, **over})
 
 
 @contextmanager
 def fresh_pg_schema(base: str = PG_BASE, prefix: str = "lr_") -> Iterator[str]:
     """A new PostgreSQL schema on ``base``, dropped afterwards; the URL whose connections use it."""
-    import uuid
-
     from sqlalchemy import create_engine, text
 
     schema = f"{prefix}{uuid.uuid4().hex[:12]}"

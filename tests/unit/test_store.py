@@ -4,37 +4,15 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
-from helpers import fresh_pg_schema  # noqa: E402
+from helpers import application_row as _app  # noqa: E402
 
 from loanrisk.store import DuplicateApplication, Store, StoreError, migrate  # noqa: E402
-from loanrisk.store_tables import Application  # noqa: E402
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        s = Store(f"sqlite:///{tmp_path / 'sub' / 'store.db'}")
-        yield s
-        s.close()
-        return
-    with fresh_pg_schema() as url:
-        s = Store(url)
-        yield s
-        s.close()
-
-
-def _app(key_id: uuid.UUID, idem: str | None = None) -> Application:
-    return Application(id=uuid.uuid4(), channel="web", api_key_id=key_id, idempotency_key=idem,
-                       request_hash="h" * 64, attributes={"income": 1.0}, decision="approve",
-                       probabilities={"good": 0.9, "bad": 0.1}, risk_score=0.1, risk_tier="low",
-                       reasons=[], model_name="m", model_version=1, model_sha256="s" * 64)
 
 
 def test_migrations_are_idempotent(store: Store) -> None:

@@ -31,7 +31,7 @@ from loanrisk.api.models import (
 )
 from loanrisk.api.routes.score import ERRORS
 from loanrisk.challenger import assignment_key
-from loanrisk.outcomes import outcome_error
+from loanrisk.outcomes import outcome_error, stored_classes
 from loanrisk.store import DuplicateApplication, KeyInfo, Store
 from loanrisk.store_challenger import challenger_objects
 from loanrisk.store_tables import Application
@@ -70,11 +70,11 @@ def public(row: Application, classes: list[str] | None = None) -> dict[str, Any]
 
 def _classes(service: Any, row: Application) -> list[str]:
     """The classes of the model that decided ``row``: the served model's (in order) when it is
-    that model, else the row's own probabilities' keys."""
+    that model, else those the row's own probabilities name."""
     served = service.holder.current
     if served is not None and served.scorer.name == row.model_name:
         return list(served.scorer.classes)
-    return list(row.probabilities or {})
+    return stored_classes(row.probabilities, row.risk_score)
 
 
 def _replay(row: Application, digest: str, classes: list[str]) -> JSONResponse:
