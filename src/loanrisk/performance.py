@@ -97,7 +97,8 @@ def performance(*, model: str, since: str | None = None, min_rows: int = 30,
         engine.dispose()
     if frame.empty:
         raise LoanriskError(f"no outcomes yet for {model!r} (since {since or 'the start'}): "
-                            "record them with POST /v1/applications/{id}/outcome")
+                            "record them with POST /v1/applications/{id}/outcome or "
+                            "`loanrisk outcomes load FILE`")
     report = PerformanceReport(model=model, since=since, margin=settings.perf_margin)
     frame["week"] = week_start(frame["created_at"])
     for version, part in frame.groupby(frame["model_version"].fillna(-1), sort=True):
