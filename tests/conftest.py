@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "api"))
+from helpers import home  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -18,18 +22,8 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def loanrisk_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Point LOANRISK_HOME at a fresh directory for the whole session."""
-    from loanrisk.config import get_settings
-
-    home = tmp_path_factory.mktemp("loanrisk-home")
-    old = os.environ.get("LOANRISK_HOME")
-    os.environ["LOANRISK_HOME"] = str(home)
-    get_settings.cache_clear()
-    yield home
-    if old is None:
-        os.environ.pop("LOANRISK_HOME", None)
-    else:
-        os.environ["LOANRISK_HOME"] = old
-    get_settings.cache_clear()
+    with home(tmp_path_factory.mktemp("loanrisk-home")) as path:
+        yield path
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
-"""Helpers for service tests: PostgreSQL URLs, an in-process API with keys."""
+"""Test helpers: a scoped loanrisk home, PostgreSQL schemas, stored rows, an in-process API."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,23 @@ if TYPE_CHECKING:
 
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
+
+@contextmanager
+def home(path: Path) -> Iterator[Path]:
+    """LOANRISK_HOME=path for the block (settings cache cleared on entry and exit)."""
+    from loanrisk.config import get_settings
+
+    old = os.environ.get("LOANRISK_HOME")
+    os.environ["LOANRISK_HOME"] = str(path)
+    get_settings.cache_clear()
+    try:
+        yield path
+    finally:
+        if old is None:
+            os.environ.pop("LOANRISK_HOME", None)
+        else:
+            os.environ["LOANRISK_HOME"] = old
+        get_settings.cache_clear()
 
 def application_row(key_id: uuid.UUID, idem: str | None = None, **over: Any) -> Application:
     """A decided application as the service stores it (binary good/bad model "m" v1)."""

@@ -133,7 +133,7 @@ def test_applications_counts_tiers_and_drift() -> None:
 
 def test_watch_shows_live_performance_fairness_and_replays(
         model_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from conftest import seed_watch_store
+    from ui_helpers import seed_watch_store
 
     from loanrisk.config import get_settings
 

@@ -59,7 +59,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0
 def server(model_home: Path, tmp_path: Path) -> Iterator[str]:
     """`streamlit run` on a free port, headless, over the shared learned home; its store holds
     v1's evaluation rows as applications of the last four weeks, with their outcomes."""
-    from conftest import seed_watch_store
+    from ui_helpers import seed_watch_store
 
     db = f"sqlite:///{tmp_path / 'watch.db'}"
     seed_watch_store(db, weeks=4)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import math
-import os
+import sys
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,26 +13,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import insert
 
-from loanrisk.store import Store
-from loanrisk.store_tables import Application, Outcome
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
+from helpers import home  # noqa: E402,F401  (re-exported for the watch tests)
 
-
-@contextmanager
-def home(path: Path) -> Iterator[Path]:
-    """LOANRISK_HOME=path for the block (settings cache cleared on entry and exit)."""
-    from loanrisk.config import get_settings
-
-    old = os.environ.get("LOANRISK_HOME")
-    os.environ["LOANRISK_HOME"] = str(path)
-    get_settings.cache_clear()
-    try:
-        yield path
-    finally:
-        if old is None:
-            os.environ.pop("LOANRISK_HOME", None)
-        else:
-            os.environ["LOANRISK_HOME"] = old
-        get_settings.cache_clear()
+from loanrisk.store import Store  # noqa: E402
+from loanrisk.store_tables import Application, Outcome  # noqa: E402
 
 
 def cell(v: Any) -> Any:
