@@ -39,6 +39,14 @@ CHUNK = 500  # ids per IN (...) query
 SHOWN = 20  # problems listed in the error of an all-or-nothing load
 
 
+class OutcomeRowsError(DataError):
+    """Rows that cannot be recorded (nothing was); ``problems``: row, column and error each."""
+
+    def __init__(self, message: str, problems: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
 @dataclass
 class OutcomeLoad:
     """What a load did (or, with ``dry_run``, would do)."""
@@ -183,8 +191,8 @@ def load_outcomes(store: Store, df: pd.DataFrame, *, where: str, source: str | N
                   rejected_path: Path | None = None) -> OutcomeLoad:
     """Check every row of ``df`` and record the outcomes (see the module's rules).
 
-    DataError naming ``where`` when a required column is absent, or, unless ``skip_invalid``,
-    when any row is wrong (nothing is written then).
+    DataError naming ``where`` when a required column is absent; unless ``skip_invalid``,
+    OutcomeRowsError (each row's problems) when any row is wrong: nothing is written then.
     """
     if OUTCOME not in df.columns or not ({ID, REF} & set(df.columns)):
         raise DataError(f"{where}: needs the columns outcome and application_id (or "
@@ -214,9 +222,10 @@ def load_outcomes(store: Store, df: pd.DataFrame, *, where: str, source: str | N
         listed = "".join(f"\n  row {p['row']} ({p['column']}): {p['error']}"
                          for p in problems[:SHOWN])
         more = f"\n  ... and {len(problems) - SHOWN} more" if len(problems) > SHOWN else ""
-        raise DataError(f"{where}: {len(bad_rows)} of {len(df)} rows cannot be recorded, so "
-                        "nothing was; fix them, or use --skip-invalid to record the others "
-                        f"(rows count from 0, the first data row):{listed}{more}")
+        raise OutcomeRowsError(
+            f"{where}: {len(bad_rows)} of {len(df)} rows cannot be recorded, so nothing was; "
+            "fix them, or use --skip-invalid to record the others (rows count from 0, the "
+            f"first data row):{listed}{more}", problems)
     new = _new_rows(store, good)
     rejected_file = None
     if problems and rejected_path is not None and not dry_run:

@@ -77,6 +77,55 @@ class OutcomeCreate(BaseModel):
                                examples=["servicing"])
 
 
+class OutcomeRow(BaseModel):
+    """One outcome of a batch: the application (by id, or by the external_ref its channel sent)
+    and what happened."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    application_id: uuid.UUID | None = Field(default=None, description="The stored "
+                                             "application (or give external_ref).")
+    external_ref: str | None = Field(default=None, max_length=128, description="The channel's "
+                                     "own reference, when exactly one application carries it.")
+    outcome: str = Field(min_length=1, max_length=64, examples=["charged_off"],
+                         description="A class label, or for a binary model a word such as "
+                         "repaid or charged_off.")
+    source: str | None = Field(default=None, max_length=64, examples=["servicing"],
+                               description="Who recorded it (default: import).")
+    recorded_at: datetime | None = Field(default=None, description="When it became known "
+                                         "(default: now); with it, a resent row is recognised.")
+
+
+class OutcomeBatch(BaseModel):
+    """Outcomes in bulk, all or nothing unless skip_invalid."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcomes: list[OutcomeRow] = Field(min_length=1, max_length=10000)
+    skip_invalid: bool = Field(default=False, description="Record the good rows and report the "
+                               "others (default: one bad row and nothing is recorded, 422).")
+    dry_run: bool = Field(default=False, description="Check every row; record nothing.")
+
+
+class RowProblem(BaseModel):
+    """Why one row of a batch was not recorded."""
+
+    row: int
+    column: str
+    error: str
+
+
+class OutcomeBatchResult(BaseModel):
+    """What a batch did (with dry_run: would do)."""
+
+    rows: int
+    recorded: int
+    unchanged: int = Field(description="Rows already recorded (a resent batch records nothing).")
+    applications: int
+    rejected: list[RowProblem]
+    dry_run: bool
+
+
 class OutcomePublic(BaseModel):
     """A recorded outcome."""
 

@@ -7,17 +7,21 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 
-from loanrisk.api.decide import model_ref
+from loanrisk.api.decide import InvalidRequest, model_ref
 from loanrisk.api.deps import AdminDep, ServiceDep
 from loanrisk.api.models import (
     ChallengerRequest,
     ChallengerStatus,
     Message,
+    OutcomeBatch,
+    OutcomeBatchResult,
     PromoteRequest,
     PromotionPublic,
     ReadyPublic,
+    ValidationErrorResponse,
     VersionPublic,
 )
+from loanrisk.api.routes.score import ERRORS as SCORE_ERRORS
 from loanrisk.challenger import ChallengerPolicy
 from loanrisk.errors import (
     HTTP_WORDS,
@@ -185,3 +189,42 @@ def set_challenger(body: ChallengerRequest, admin: AdminDep, service: ServiceDep
         raise _refused(exc) from exc
     _audit("challenger", admin, mode=body.mode, version=body.version, share=body.share)
     return holder.set_challenger(policy)
+
+
+@router.post("/outcomes", summary="Record outcomes in bulk (servicing, audit)",
+             description="What `loanrisk outcomes load` does with a file, for a servicing system "
+                         "that pushes over HTTP: each row names a stored application "
+                         "(application_id, or its external_ref when exactly one application "
+                         "carries it) and an outcome that the deciding model accepts. Every row "
+                         "is checked first; one bad row and nothing is recorded (422 naming each "
+                         "row, column and why) unless skip_invalid. The good rows go in one "
+                         "transaction; rows already recorded are skipped, so a resent batch "
+                         "records nothing twice. Larger loads: several requests (the body limit "
+                         "applies) or the command.",
+             response_model=OutcomeBatchResult,
+             responses={401: ERRORS[401], 403: ERRORS[403], 413: SCORE_ERRORS[413],
+                        422: {"model": ValidationErrorResponse,
+                              "description": "Each row that cannot be recorded: its row, column "
+                                             "and why (nothing was recorded)."}})
+def outcomes(body: OutcomeBatch, admin: AdminDep, service: ServiceDep) -> Any:
+    import pandas as pd
+
+    from loanrisk.outcome_import import OutcomeRowsError, load_outcomes
+
+    rows = [{"application_id": str(r.application_id or ""), "external_ref": r.external_ref,
+             "outcome": r.outcome, "source": r.source,
+             "recorded_at": r.recorded_at.isoformat() if r.recorded_at else None}
+            for r in body.outcomes]
+    try:
+        res = load_outcomes(service.store, pd.DataFrame(rows), where="body",
+                            source=admin.channel, skip_invalid=body.skip_invalid,
+                            dry_run=body.dry_run)
+    except OutcomeRowsError as exc:
+        raise InvalidRequest([{"loc": ["body", "outcomes", p["row"], p["column"]],
+                               "field": p["column"], "type": "outcome_row", "msg": p["error"]}
+                              for p in exc.problems]) from None
+    if res.recorded and not res.dry_run:
+        _audit("recorded outcomes", admin, recorded=res.recorded,
+               applications=res.applications)
+    return {"rows": res.rows, "recorded": res.recorded, "unchanged": res.unchanged,
+            "applications": res.applications, "rejected": res.rejected, "dry_run": res.dry_run}
