@@ -127,6 +127,12 @@ def _read(src: str | Path | IO[bytes], *, kind: str, where: str,
         raise
 
 
+def read_upload(fh: IO[bytes], name: str) -> pd.DataFrame:
+    """A table from an open file (an upload) whose type its ``name`` tells; DataError naming it
+    when it cannot be read."""
+    return _read(fh, kind=_kind(Path(name)), where=name, schema=None)
+
+
 def read_any(path: str | Path) -> pd.DataFrame:
     """A table without a schema (for `loanrisk schema infer`): pandas' own type guesses."""
     p = Path(path)

@@ -146,7 +146,8 @@ def test_watch_shows_live_performance_fairness_and_replays(
     at.switch_page("pages/watch.py").run()
     assert not at.exception, [e.value for e in at.exception]
     heads = [h.value for h in at.subheader]
-    assert heads == ["Live performance", "Champion vs challenger", "Fairness", "Decision replay"]
+    assert heads == ["Live performance", "Champion vs challenger", "Fairness", "Decision replay",
+                     "Record outcomes"]
     perf = at.dataframe[0].value
     assert set(perf["version"]) == {1} and 3 <= len(perf) <= 4  # ISO weeks of the last 21 days
     assert int(perf["outcomes"].sum()) == stored

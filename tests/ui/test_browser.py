@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,6 +159,21 @@ def test_decide_models_and_watch_render_in_chromium(server: str, browser: object
     wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "replayed identically"))
     time.sleep(1.0)  # let the line chart finish drawing
     driver.save_screenshot(str(shots / "watch.png"))  # type: ignore[attr-defined]
+
+    # a servicing file through the upload: checked first, then the good row recorded
+    from loanrisk.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'watch.db'}")
+    app_id = store.list_applications(limit=1, api_key_id=None)[0].id
+    upload = tmp_path / "servicing.csv"
+    upload.write_text(f"application_id,outcome\n{app_id},charged_off\n{uuid.uuid4()},bad\n")
+    field = driver.find_element(By.CSS_SELECTOR, "input[type='file']")  # type: ignore[attr-defined]
+    field.send_keys(str(upload))
+    wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "1 row(s) cannot be"))
+    click("Record 1 outcome(s)")
+    wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "recorded 1 outcome(s)"))
+    assert [(o.outcome, o.source) for o in store.outcomes_of(app_id)][-1] == ("charged_off", "ui")
+    store.close()
     for name in ("decide", "models", "watch"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
     shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)

@@ -119,6 +119,43 @@ def _replay(name: str, since: str | None, settings: Any) -> None:
                      hide_index=True, width="stretch")
 
 
+def _record_outcomes(url: str) -> None:
+    """Upload a servicing or audit file; check every row, then record the good ones."""
+    from loanrisk.datasets import read_upload
+    from loanrisk.outcome_import import load_outcomes
+    from loanrisk.store import Store
+
+    st.subheader("Record outcomes")
+    st.caption("A servicing or audit file (CSV or Parquet): application_id or external_ref, "
+               "outcome; optional source and recorded_at. The rules of `loanrisk outcomes "
+               "load`: every row is checked first, rows already recorded are skipped.")
+    upload = st.file_uploader("Outcomes file", type=["csv", "gz", "parquet"],
+                              key="outcomes_file")
+    if upload is None:
+        return
+    store = Store(url)
+    try:
+        frame = read_upload(upload, upload.name)
+        check = load_outcomes(store, frame, where=upload.name, source="ui",
+                              skip_invalid=True, dry_run=True)
+        bad = len({p["row"] for p in check.rejected})
+        st.write(f"{check.recorded:,} new outcome(s) for {check.applications:,} application(s) "
+                 f"in {check.rows:,} row(s); {check.unchanged:,} already recorded; {bad:,} "
+                 "row(s) cannot be recorded.")
+        if check.rejected:
+            st.dataframe(pd.DataFrame(check.rejected), hide_index=True, width="stretch")
+        if check.recorded and st.button(f"Record {check.recorded:,} outcome(s)",
+                                        key="record_outcomes", icon=":material/save:"):
+            done = load_outcomes(store, frame, where=upload.name, source="ui",
+                                 skip_invalid=True)
+            st.success(f"recorded {done.recorded:,} outcome(s) for {done.applications:,} "
+                       "application(s)", icon=":material/check_circle:")
+    except LoanriskError as exc:
+        st.error(f"{exc}", icon=":material/error:")
+    finally:
+        store.close()
+
+
 def render() -> None:
     """The Watch page."""
     st.title("Watch")
@@ -140,6 +177,7 @@ def render() -> None:
     _challenger(p.name, since, settings, classes)
     _fairness(p, settings)
     _replay(p.name, since, settings)
+    _record_outcomes(str(data.store_url(settings)))
 
 
 if __name__ == "__main__":
