@@ -131,7 +131,7 @@ def _new_rows(store: Store, good: list[dict[str, Any]]) -> list[dict[str, Any]]:
             duplicate = bool(past) and past[-1][:2] == (word, source)
         if not duplicate:
             new.append(g)
-            past.append((word, source, _utc(at) if at is not None else datetime.now(UTC)))
+            past.append((word, source, _utc(at if at is not None else datetime.now(UTC))))
     return new
 
 
