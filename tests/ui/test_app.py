@@ -172,3 +172,51 @@ def test_version_pickers_are_rebuilt_when_the_champion_moves() -> None:
 
     assert aliases_key(versions(1)) != aliases_key(versions(2))
     assert aliases_key(versions(2)) == aliases_key(versions(2))
+
+
+@pytest.mark.slow
+def test_decide_through_the_service_scores_and_submits_once(
+        model_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With LOANRISK_API_URL the page scores through a real `loanrisk serve`, and staff keying
+    in a paper application submit it: stored once (a second click replays it), channel mail."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+    from service_proc import Server, new_key, service_env
+
+    from loanrisk.store import Store
+
+    db = f"sqlite:///{tmp_path / 'service.db'}"
+    env = service_env(model_home)
+    key = new_key(env, "--channel", "web", "--database", db)
+    server = Server(["--model", "lending-club-default", "--database", db], env,
+                    tmp_path / "serve.log")
+    server.start()
+    try:
+        monkeypatch.setenv("LOANRISK_API_URL", server.url)
+        monkeypatch.setenv("LOANRISK_API_KEY", key)
+        at = _app()
+        _button(at, "Load an example applicant").click().run()
+        _button(at, "Score").click().run()
+        assert not at.error, [e.value for e in at.error]
+        assert f"by the decision service at {server.url}" in _texts(at)
+        assert not at.success  # scoring stores nothing
+
+        _button(at, "Submit as an application").click().run()
+        assert not at.error, [e.value for e in at.error]
+        stored = str(at.success[0].value)
+        assert stored.startswith("Stored as application ") and stored.endswith("(mail)")
+        _button(at, "Submit as an application").click().run()  # a second click
+        assert str(at.success[0].value) == stored
+        store = Store(db)
+        try:
+            rows = store.list_applications(limit=10, api_key_id=None)
+            assert [(str(r.id), r.channel) for r in rows] == [(stored.split()[3], "mail")]
+        finally:
+            store.close()
+
+        monkeypatch.setenv("LOANRISK_API_KEY", "lr_wrong")
+        _button(at, "Score").click().run()
+        assert "answered 401" in str(at.error[0].value)
+    finally:
+        server.stop()

@@ -3,6 +3,8 @@
 Scoring is in-process with :class:`loanrisk.scorer.Scorer`, or through the decision service's
 ``POST /v1/score`` when ``LOANRISK_API_URL`` is set (with ``LOANRISK_API_KEY`` as the bearer
 key). Both give the same dict: decision, probabilities, risk_score, risk_tier, reasons, model.
+Through the service, staff keying in a paper or phone application can also submit it
+(``POST /v1/applications``): decided, stored and answered with its id.
 """
 
 from __future__ import annotations
@@ -157,22 +159,37 @@ def score_http(url: str, record: dict[str, Any], *, timeout: float = 10.0) -> di
 
     Raises LoanriskError with the service's message on a refusal or when it cannot be reached.
     """
+    return _post(url, "/v1/score", record, {}, timeout=timeout, ok=(200,))
+
+
+def submit_http(url: str, record: dict[str, Any], *, channel: str, idempotency_key: str,
+                timeout: float = 10.0) -> dict[str, Any]:
+    """Submit one record as an application (``POST /v1/applications``): decided and stored by
+    the service, as for any channel. A resubmission with the same ``idempotency_key`` (a second
+    click) gets the stored application back instead of a second one."""
+    return _post(url, "/v1/applications", {**record, "channel": channel},
+                 {"Idempotency-Key": idempotency_key}, timeout=timeout, ok=(200, 201))
+
+
+def _post(url: str, path: str, body: dict[str, Any], headers: dict[str, str], *,
+          timeout: float, ok: tuple[int, ...]) -> dict[str, Any]:
+    """POST ``body`` to the service with LOANRISK_API_KEY; its JSON answer, or LoanriskError with
+    the service's message."""
     import httpx
 
-    headers = {}
     key = os.environ.get("LOANRISK_API_KEY")
     if key:
-        headers["Authorization"] = f"Bearer {key}"
+        headers = {**headers, "Authorization": f"Bearer {key}"}
     try:
-        resp = httpx.post(f"{url}/v1/score", json=record, headers=headers, timeout=timeout)
+        resp = httpx.post(f"{url}{path}", json=body, headers=headers, timeout=timeout)
     except httpx.HTTPError as exc:
         raise LoanriskError(f"cannot reach the decision service at {url}: {exc}") from exc
-    if resp.status_code != 200:
+    if resp.status_code not in ok:
         try:
-            body: Any = resp.json()
+            answer: Any = resp.json()
         except ValueError:
-            body = resp.text[:300]
+            answer = resp.text[:300]
         hint = " (set LOANRISK_API_KEY)" if resp.status_code == 401 else ""
         raise LoanriskError(f"the decision service at {url} answered {resp.status_code}{hint}: "
-                            f"{body}")
+                            f"{answer}")
     return dict(resp.json())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import uuid
 from typing import Any
 
 import pandas as pd
@@ -11,6 +14,7 @@ from loanrisk.errors import LoanriskError
 from loanrisk.scorer import Scorer
 from loanrisk.ui import common, forms
 from loanrisk.ui.forms import FieldSpec
+from loanrisk.validation import CHANNELS
 
 TIER_COLOUR = {"low": "green", "medium": "orange", "high": "red"}
 
@@ -51,16 +55,30 @@ def _widget(p: common.Picked, spec: FieldSpec) -> Any:
                            placeholder="(missing)" if spec.optional else "(required)")
 
 
-def _form(p: common.Picked, specs: list[FieldSpec]) -> dict[str, Any] | None:
-    """The application form; the submitted values, or None until "Score" is pressed."""
+def _form(p: common.Picked, specs: list[FieldSpec], *, can_submit: bool
+          ) -> tuple[dict[str, Any] | None, str | None]:
+    """The application form: (its values, the channel to submit it for, else None), or
+    (None, None) until a button is pressed. Submitting needs the decision service."""
     with st.form("application"):
         cols = st.columns(2)
         values = {}
         for i, spec in enumerate(specs):
             with cols[i % 2]:
                 values[spec.name] = _widget(p, spec)
-        submitted = st.form_submit_button("Score", type="primary", icon=":material/gavel:")
-    return values if submitted else None
+        scored = st.form_submit_button("Score", type="primary", icon=":material/gavel:")
+        submitted = False
+        channel = None
+        if can_submit:
+            channel = st.selectbox("Channel (when submitting)", CHANNELS,
+                                   index=CHANNELS.index("mail"), key="submit_channel",
+                                   help="Where the application came in: mail for paper forms "
+                                        "keyed in here, call_center for a phone application.")
+            submitted = st.form_submit_button("Submit as an application", icon=":material/send:",
+                                              help="Decided and stored by the decision "
+                                                   "service, as from any channel.")
+    if not (scored or submitted):
+        return None, None
+    return values, channel if submitted else None
 
 
 def _show(result: dict[str, Any], *, via: str) -> None:
@@ -126,17 +144,26 @@ def render() -> None:
         loaded = st.session_state.get("example_label")
         if loaded and loaded[0] == _key(p, ""):  # only for the version it was loaded into
             st.caption(f"Loaded {loaded[1]} (golden inputs, then the evaluation split)")
-        values = _form(p, specs)
+        values, channel = _form(p, specs, can_submit=url is not None)
     with right:
         if values is None:
             st.info("Fill in the application (or load an example) and press **Score**.",
                     icon=":material/arrow_back:")
         else:
-            _decide(manifest, schema, scorer, specs, values, url)
+            _decide(manifest, schema, scorer, specs, values, url, channel)
+
+
+def _idempotency_key(record: dict[str, Any], channel: str) -> str:
+    """The same form submitted again in this browser session (a second click) replays the
+    stored application; the same values in another session are a new application."""
+    session = st.session_state.setdefault("submit_session", uuid.uuid4().hex)
+    body = json.dumps([record, channel, session], sort_keys=True, default=str)
+    return "ui-" + hashlib.sha256(body.encode()).hexdigest()[:40]
 
 
 def _decide(manifest: dict[str, Any], schema: dict[str, Any], scorer: Scorer,
-            specs: list[FieldSpec], values: dict[str, Any], url: str | None) -> None:
+            specs: list[FieldSpec], values: dict[str, Any], url: str | None,
+            channel: str | None) -> None:
     """Validate the form's values like the service does, score them and show the decision."""
     record = forms.to_record(specs, values)
     errors = forms.validate(manifest, schema, record)
@@ -145,10 +172,17 @@ def _decide(manifest: dict[str, Any], schema: dict[str, Any], scorer: Scorer,
                  + "\n".join(f"- {e}" for e in errors))
         return
     try:
-        result = forms.score_http(url, record) if url else forms.score_local(scorer, record)
+        if url and channel:
+            result = forms.submit_http(url, record, channel=channel,
+                                       idempotency_key=_idempotency_key(record, channel))
+        else:
+            result = forms.score_http(url, record) if url else forms.score_local(scorer, record)
     except LoanriskError as exc:
         st.error(str(exc))
         return
+    if "id" in result:
+        st.success(f"Stored as application {result['id']} ({result.get('channel')})",
+                   icon=":material/check_circle:")
     _show(result, via=f"by the decision service at {url}" if url else "in-process (onnxruntime)")
 
 
