@@ -31,6 +31,7 @@ from sqlalchemy import select
 
 from loanrisk.errors import DataError
 from loanrisk.outcomes import normalise, outcome_error, stored_classes
+from loanrisk.schema import label_of
 from loanrisk.store import Store
 from loanrisk.store_tables import Application, Outcome
 
@@ -61,12 +62,10 @@ class OutcomeLoad:
 
 
 def _text(v: Any) -> str:
-    """A cell as stripped text ("" for missing)."""
+    """A cell as stripped text, read as a class label is (``1.0`` -> ``"1"``); "" for missing."""
     if v is None or (not isinstance(v, str) and pd.isna(v)):
         return ""
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v).strip()
+    return label_of(v).strip()
 
 
 def _chunks(items: list[Any]) -> Iterable[list[Any]]:

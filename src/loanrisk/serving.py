@@ -23,13 +23,16 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loanrisk.challenger import ChallengerPolicy, ChallengerRouter
 from loanrisk.config import Settings
 from loanrisk.errors import HTTP_WORDS, LoanriskError, ModelLoadError, reword
 from loanrisk.scorer import Scorer
 from loanrisk.validation import RequestValidator
+
+if TYPE_CHECKING:
+    from loanrisk.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +256,7 @@ class ModelHolder:
         cur = self.current
         return f"still serving v{cur.scorer.version}" if cur else "nothing served yet"
 
-    def _no_champion(self, reg: Any) -> str:
+    def _no_champion(self, reg: Registry) -> str:
         """Why there is nothing to serve: a name the registry does not know (a typo?) or a
         model with no champion yet, and what to do about it."""
         known = reg.list_models()
