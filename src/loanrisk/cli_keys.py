@@ -17,9 +17,12 @@ keys_app = typer.Typer(help="API keys for the decision service (stored hashed)."
 
 @keys_app.command("create")
 def keys_create(
-    channel: Annotated[str, typer.Option(
-        help="web | mobile | chatbot | call_center | mail: the default channel of its "
-             "applications.")] = "web",
+    channel: Annotated[list[str] | None, typer.Option(
+        help="web | mobile | chatbot | call_center | mail: the channel(s) its applications may "
+             "come from. Repeat it or give a comma list (--channel web --channel mobile, "
+             "--channel web,mobile); the first is the default when a body names none. A body "
+             "naming any other channel is refused (403), for admin keys too. Default: web.")
+    ] = None,
     admin: Annotated[bool, typer.Option("--admin", help="May promote, roll back, reload and "
                                         "read every application.")] = False,
     expires: Annotated[str | None, typer.Option(
@@ -31,8 +34,11 @@ def keys_create(
     from loanrisk.store_tables import utcnow
     from loanrisk.validation import CHANNELS
 
-    if channel not in CHANNELS:
-        raise LoanriskError(f"--channel {channel!r}: use one of {', '.join(CHANNELS)}")
+    channels = list(dict.fromkeys(c.strip() for given in (channel or ["web"])
+                                  for c in given.split(",") if c.strip()))
+    for c in channels or [""]:
+        if c not in CHANNELS:
+            raise LoanriskError(f"--channel {c!r}: use one or more of {', '.join(CHANNELS)}")
     expires_at = None
     if expires is not None:
         try:
@@ -40,24 +46,28 @@ def keys_create(
         except LoanriskError:
             raise LoanriskError(f"--expires {expires!r}: use a positive duration such as 90d, "
                                 "12h or 2w") from None
-    token, row = _store(database).create_key(channel=channel, admin=admin, expires_at=expires_at)
+    token, row = _store(database).create_key(channel=channels, admin=admin,
+                                             expires_at=expires_at)
     until = f", expires {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""
-    console.print(f"key id {row.id} ({'admin, ' if admin else ''}{channel}{until}); it is shown "
+    allowed = channels[0] + (f" (default), {', '.join(channels[1:])}" if channels[1:] else "")
+    console.print(f"key id {row.id} ({'admin, ' if admin else ''}{allowed}{until}); it is shown "
                   "once:", highlight=False)
     print(token)
 
 
 @keys_app.command("list")
 def keys_list(database: DatabaseOpt = None) -> None:
-    """List API keys (ids, prefixes, channels and expiry; never the keys)."""
+    """List API keys (ids, prefixes, allowed channels with the default first, and expiry; never
+    the keys)."""
     table = Table(title="API keys")
     table.add_column("id", overflow="fold")
-    for col in ("prefix", "channel", "admin", "created", "expires", "state"):
+    for col in ("prefix", "channels", "admin", "created", "expires", "state"):
         table.add_column(col)
     for k in _store(database).list_keys():
         state = "revoked" if k.revoked else "expired" if k.expired() else "active"
         expires = k.expires_at.strftime("%Y-%m-%d %H:%M") if k.expires_at else "never"
-        table.add_row(str(k.id), k.prefix + "…", k.channel, "yes" if k.admin else "",
+        table.add_row(str(k.id), k.prefix + "…", ", ".join(k.allowed_channels()),
+                      "yes" if k.admin else "",
                       k.created_at.strftime("%Y-%m-%d %H:%M"), expires, state)
     console.print(table)
 

@@ -25,6 +25,7 @@ from loanrisk.errors import LoanriskError
 from loanrisk.store_tables import ApiKey, Application, ChallengerDecision, Outcome, utcnow
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
 
 log = logging.getLogger(__name__)
@@ -59,9 +60,15 @@ class KeyInfo:
     """What a request knows about its API key (never the token itself)."""
 
     id: uuid.UUID
-    channel: str
+    channel: str  # the default channel of its applications
     admin: bool
     prefix: str
+    channels: tuple[str, ...] = ()  # every channel it may submit for (default first)
+
+    def allows(self, channel: str) -> bool:
+        """Whether this key may label an application with ``channel`` (admin keys too: a
+        key's channels are what it was created for, whatever else it may do)."""
+        return channel == self.channel or channel in self.channels
 
 
 def normalise_url(url: str) -> str:
@@ -205,13 +212,16 @@ class Store:
             self._checkpointer = None
 
     # -- API keys -----
-    def create_key(self, *, channel: str, admin: bool = False,
+    def create_key(self, *, channel: str | Sequence[str], admin: bool = False,
                    expires_at: datetime | None = None) -> tuple[str, ApiKey]:
-        """A new key (expiring at ``expires_at``, or never); returns the token (shown once,
-        never stored) and its row."""
+        """A new key (expiring at ``expires_at``, or never) allowed ``channel`` (one, or several:
+        the first is its default); returns the token (shown once, never stored) and its row."""
+        allowed = list(dict.fromkeys([channel] if isinstance(channel, str) else channel))
+        if not allowed or any(not c or "," in c for c in allowed):
+            raise StoreError("a key needs at least one channel (names without commas)")
         token = KEY_PREFIX + secrets.token_urlsafe(32)
-        row = ApiKey(hashed_key=hash_key(token), prefix=token[:8], channel=channel, admin=admin,
-                     expires_at=expires_at)
+        row = ApiKey(hashed_key=hash_key(token), prefix=token[:8], channel=allowed[0],
+                     channels=",".join(allowed), admin=admin, expires_at=expires_at)
         with self.sessions.begin() as s:
             s.add(row)
         return token, row
@@ -222,7 +232,8 @@ class Store:
             row = s.scalar(select(ApiKey).where(ApiKey.hashed_key == hash_key(token)))
         if row is None or not row.active():
             return None
-        return KeyInfo(id=row.id, channel=row.channel, admin=row.admin, prefix=row.prefix)
+        return KeyInfo(id=row.id, channel=row.channel, admin=row.admin, prefix=row.prefix,
+                       channels=row.allowed_channels())
 
     def list_keys(self) -> list[ApiKey]:
         """Every key, newest first (hashes only)."""

@@ -53,7 +53,9 @@ class ApiKey(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     hashed_key: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     prefix: Mapped[str] = mapped_column(String(16))  # first characters, to recognise a key
-    channel: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(32))  # the default: the first allowed channel
+    # every channel the key may submit for, comma-separated (migration 0004; NULL: ``channel``)
+    channels: Mapped[str | None] = mapped_column(String(200), nullable=True)
     admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -69,6 +71,11 @@ class ApiKey(Base):
     def active(self) -> bool:
         """Neither revoked nor expired: the key authenticates."""
         return not self.revoked and not self.expired()
+
+    def allowed_channels(self) -> tuple[str, ...]:
+        """The channels this key may submit for, its default (``channel``) first."""
+        more = [c for c in (self.channels or "").split(",") if c and c != self.channel]
+        return (self.channel, *more)
 
 
 class Application(Base):

@@ -31,7 +31,8 @@ class ApplicationMeta(BaseModel):
 
     channel: Channel | None = Field(
         default=None,
-        description="Where the application came from; default: the API key's channel.")
+        description="Where the application came from: one of the channels the API key was "
+                    "created for (another is a 403); default: the key's default channel.")
     applicant_id: str | None = Field(default=None, max_length=128,
                                      description="The lender's own applicant reference.")
     external_ref: str | None = Field(default=None, max_length=128,

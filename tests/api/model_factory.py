@@ -19,8 +19,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 PURPOSE = {"car": -0.5, "debt": 0.8, "other": 0.2}
-GOOD = {"income": 90000.0, "dti": 8.0, "purpose": "car", "channel": "web"}
-BAD = {"income": 15000.0, "dti": 38.0, "purpose": "debt", "channel": "mobile"}
+# no channel: an application gets its API key's default channel (a key may not name another)
+GOOD = {"income": 90000.0, "dti": 8.0, "purpose": "car"}
+BAD = {"income": 15000.0, "dti": 38.0, "purpose": "debt"}
 SCHEMA_ATTRS = [
     {"name": "income", "type": "numeric", "description": "Yearly income (USD).",
      "reason": "Income is low", "minimum": 0},

@@ -188,7 +188,7 @@ def test_decide_through_the_service_scores_and_submits_once(
 
     db = f"sqlite:///{tmp_path / 'service.db'}"
     env = service_env(model_home)
-    key = new_key(env, "--channel", "web", "--database", db)
+    key = new_key(env, "--channel", "mail,call_center", "--database", db)  # the page's channels
     server = Server(["--model", "lending-club-default", "--database", db], env,
                     tmp_path / "serve.log")
     server.start()

@@ -25,7 +25,7 @@ def _fill(store: Store, scorer: Scorer, n: int) -> list[uuid.UUID]:
     for i in range(n):
         rec = GOOD if i % 2 else BAD
         d = scorer.score([rec])[0]
-        row = Application(id=uuid.uuid4(), channel=rec["channel"], api_key_id=key.id,
+        row = Application(id=uuid.uuid4(), channel="web", api_key_id=key.id,
                           request_hash="h", attributes=rec, decision=d.decision,
                           probabilities=d.probabilities, risk_score=d.risk_score,
                           risk_tier=d.risk_tier, reasons=d.reasons, model_name=scorer.name,

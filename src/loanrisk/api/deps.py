@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
@@ -124,3 +124,34 @@ async def call_context(request: Request,
 
 
 CallDep = Annotated[Call, Depends(call_context)]
+
+
+def channel_of(key: KeyInfo, items: list[dict[str, Any]], *, batch: bool) -> list[str]:
+    """The channel of each validated body: the key's default when it names none; 403 naming the
+    ``channel`` field (never its value) when it names one the key is not allowed.
+
+    The key's channels are authoritative, for admin keys too: a key is created for the channels
+    it submits from (``loanrisk keys create --channel web --channel mobile``) and cannot label
+    its applications as coming from any other.
+    """
+    out: list[str] = []
+    refused: list[int] = []
+    for i, item in enumerate(items):
+        named = item.get("channel")
+        if named is None:
+            out.append(key.channel)
+        elif key.allows(named):
+            out.append(named)
+        else:
+            refused.append(i)
+    if refused:
+        first = refused[0]
+        loc = ["body", str(first), "channel"] if batch else ["body", "channel"]
+        more = f" ({len(refused)} applications of the batch do)" if batch else ""
+        allowed = ", ".join(dict.fromkeys((key.channel, *key.channels)))
+        raise HTTPException(status.HTTP_403_FORBIDDEN, [{
+            "loc": loc, "field": "channel",
+            "type": "channel_not_allowed",
+            "msg": f"this API key may not submit for that channel{more}; it is allowed: "
+                   f"{allowed} (leave channel out for its default, {key.channel})"}])
+    return out

@@ -16,7 +16,7 @@ def test_create_read_outcome(api) -> None:
     assert body["decision"] == "decline" and body["risk_tier"] == "high"
     assert set(body["probabilities"]) == {"good", "bad"}
     assert body["reasons"] and body["reasons"][0] == "Debt-to-income ratio is high"
-    assert body["model"]["sha256"] and body["channel"] == "mobile"
+    assert body["model"]["sha256"] and body["channel"] == "web"
     assert body["external_ref"] == "call-77" and body["created_at"]
     app_id = body["id"]
 

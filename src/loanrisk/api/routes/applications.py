@@ -20,7 +20,7 @@ from loanrisk.api.decide import (
     split_metadata,
     validate_all,
 )
-from loanrisk.api.deps import CallDep, KeyDep, ServiceDep
+from loanrisk.api.deps import CallDep, KeyDep, ServiceDep, channel_of
 from loanrisk.api.models import (
     ApplicationDetail,
     ApplicationPage,
@@ -100,7 +100,9 @@ def _visible(store: Store, app_id: uuid.UUID, key: KeyInfo) -> Application:
     summary="Submit an application: decided now, stored durably",
     description="Validates the applicant attributes against the champion's schema, scores them "
                 "(decision, probabilities, risk tier, reasons) and stores everything in one "
-                "transaction before answering 201. Retry safely with an Idempotency-Key. With a "
+                "transaction before answering 201. Retry safely with an Idempotency-Key. The "
+                "channel is the API key's: leave it out for the key's default, or name another "
+                "channel the key was created for (any other is a 403). With a "
                 "challenger in shadow mode its result is stored beside the champion's, never "
                 "returned; in canary mode a sticky share of applicants (by applicant_id) gets "
                 "the challenger's decision (served_by: canary).",
@@ -136,6 +138,7 @@ async def create_application(request: Request, call: CallDep,
         if prior is None:
             raise
         return _replay(prior, digest, served.scorer.classes)
+    [channel] = channel_of(key, [valid], batch=False)  # 403 for a channel the key may not use
     attrs, meta = split_metadata(valid)
     ref = model_ref(served)
     served_by, extras = served.role, []
@@ -150,7 +153,7 @@ async def create_application(request: Request, call: CallDep,
         extras = challenger_objects(app_id, routed.extra)
         service.metrics.challenged(routed.extra)
     row = Application(
-        id=app_id, channel=meta["channel"] or key.channel, api_key_id=key.id,
+        id=app_id, channel=channel, api_key_id=key.id,
         idempotency_key=idempotency_key or None, request_hash=digest,
         applicant_id=meta["applicant_id"], external_ref=meta["external_ref"], attributes=attrs,
         decision=d.decision, probabilities=d.probabilities, risk_score=d.risk_score,

@@ -7,13 +7,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from loanrisk.api.decide import body_doc, decide, decision_public, parse_json
-from loanrisk.api.deps import CallDep
+from loanrisk.api.decide import body_doc, decision_public, parse_json, validate_all
+from loanrisk.api.deps import CallDep, channel_of
 from loanrisk.api.models import DecisionPublic, Message, ValidationErrorResponse
 
 router = APIRouter(prefix="/v1", tags=["score"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Message, "description": "Missing, unknown, revoked or expired API key."},
+    403: {"model": ValidationErrorResponse, "description": "A channel this API key may not "
+          "submit for (the `channel` field is named, never its value)."},
     413: {"model": Message, "description": "Body larger than the configured limit."},
     422: {"model": ValidationErrorResponse, "description": "Each bad field and why."},
     429: {"model": Message, "description": "Rate limit; see the Retry-After header."},
@@ -26,7 +28,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     summary="Score one application or a batch, without storing",
     description="Validates the body against the served model's schema and returns the decision, "
                 "class probabilities, risk tier and reasons. Send one application (an object) or "
-                "a list of them (a batch, up to 1000): the answer has the same shape.",
+                "a list of them (a batch, up to 1000): the answer has the same shape. A `channel` "
+                "must be one the API key is allowed (else 403), as for applications.",
     response_model=DecisionPublic | list[DecisionPublic],
     responses=ERRORS,
     openapi_extra=body_doc(batch=True),
@@ -35,9 +38,10 @@ async def score(request: Request, call: CallDep) -> Any:
     served, metrics = call.served, call.service.metrics
     data = parse_json(await request.body())
     batch = isinstance(data, list)
-    results = decide(served, data if batch else [data], batch=batch)
+    valid = validate_all(served, data if batch else [data], batch=batch)
+    channel_of(call.key, valid, batch=batch)  # the same channel rule as applications (403)
     out = []
-    for _attrs, d in results:
+    for d in served.scorer.score(valid):
         metrics.decided("score", d.decision, d.risk_tier)
         out.append(decision_public(served, d))
     # a plain JSONResponse: the dicts are already DecisionPublic-shaped (skips re-validation)
