@@ -148,14 +148,14 @@ def _resolve_ids(store: Store, df: pd.DataFrame, problems: list[dict[str, Any]]
                 ids.append(uuid.UUID(text))
             except ValueError:
                 problems.append({"row": row, "column": ID,
-                                 "error": f"{text!r} is not an application id (a UUID)"})
+                                 "error": "not an application id (a UUID)"})
                 ids.append(None)
         elif ref:
             matches = known_refs.get(ref, [])
             if len(matches) != 1:
                 problems.append({"row": row, "column": REF, "error": (
-                    f"no stored application has external_ref {ref!r}" if not matches else
-                    f"{len(matches)} stored applications have external_ref {ref!r}; give "
+                    "no stored application has this external_ref" if not matches else
+                    f"{len(matches)} stored applications have this external_ref; give "
                     "application_id instead")})
             ids.append(matches[0] if len(matches) == 1 else None)
         else:
@@ -179,7 +179,7 @@ def _times(df: pd.DataFrame, problems: list[dict[str, Any]]) -> list[datetime | 
             out.append((ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC"))
                        .to_pydatetime())
         except (ValueError, TypeError):
-            problems.append({"row": row, "column": AT, "error": f"{text!r} is not a date/time "
+            problems.append({"row": row, "column": AT, "error": "not a date/time "
                              "(use ISO 8601, e.g. 2026-11-01 or 2026-11-01T09:30:00Z)"})
             out.append(None)
     return out
@@ -206,7 +206,8 @@ def load_outcomes(store: Store, df: pd.DataFrame, *, where: str, source: str | N
         if app_id is None:
             continue
         if app_id not in classes:
-            problems.append({"row": row, "column": ID, "error": f"no stored application {app_id}"})
+            problems.append({"row": row, "column": ID,
+                             "error": "no stored application has this id"})
         elif not word:
             problems.append({"row": row, "column": OUTCOME, "error": "empty"})
         elif (why := outcome_error(word, classes[app_id])) is not None:

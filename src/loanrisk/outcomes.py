@@ -39,7 +39,8 @@ def outcome_error(outcome: str, classes: Sequence[str]) -> str | None:
     if len(classes) == 2:
         words = (f"; or for {classes[0]}: {', '.join(sorted(GOOD_WORDS))}; for {classes[1]}: "
                  f"{', '.join(sorted(ADVERSE_WORDS))}")
-    return f"unknown outcome {outcome!r}: use a class label ({labels}){words}"
+    # the word itself is not repeated: answers and files name the field, never the value
+    return f"unknown outcome word: use a class label ({labels}){words}"
 
 
 def stored_classes(probabilities: Mapping[str, float] | None,

@@ -91,12 +91,16 @@ def _sqlite_dir(url: str) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine; SQLite gets WAL, synchronous=FULL, a busy timeout and foreign keys."""
+    """An engine; SQLite gets WAL, synchronous=FULL, a busy timeout and foreign keys.
+
+    ``hide_parameters``: a database error's message never carries the statement's parameters
+    (applicant ids, references, attributes), wherever it is logged or shown.
+    """
     url = normalise_url(url)
     if url.startswith("sqlite"):
         _sqlite_dir(url)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                               pool_size=8, max_overflow=16)
+                               pool_size=8, max_overflow=16, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _pragmas(conn: Any, _record: Any) -> None:
@@ -109,7 +113,8 @@ def make_engine(url: str) -> Engine:
 
         return engine
     if url.startswith("postgresql"):
-        return create_engine(url, pool_size=8, max_overflow=16, pool_pre_ping=True)
+        return create_engine(url, pool_size=8, max_overflow=16, pool_pre_ping=True,
+                             hide_parameters=True)
     raise StoreError(f"database URL {url.split(':', 1)[0]!r}: use sqlite:///PATH or "
                      "postgresql://HOST/DB")
 

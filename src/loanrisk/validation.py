@@ -14,14 +14,93 @@ text attributes (stored, never scored), and channel metadata. Everything else is
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    ValidationError,
+    create_model,
+)
+from pydantic.json_schema import GetJsonSchemaHandler, JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 RANGE_MARGIN = 0.5
 Channel = Literal["web", "mobile", "chatbot", "call_center", "mail"]
 CHANNELS: tuple[str, ...] = ("web", "mobile", "chatbot", "call_center", "mail")
 METADATA = ("channel", "applicant_id", "external_ref")
+
+# Characters no request string may hold: PostgreSQL cannot store NUL, control characters forge
+# log lines and terminal output, and a lone UTF-16 surrogate is not text any store can encode.
+# Identifiers (ids, references, outcome words, filters) refuse every C0 and C1 control
+# character and the Unicode line separators; free text keeps tab, line feed and carriage return;
+# a header token (Idempotency-Key) is visible ASCII and spaces, not blank.
+_BAD = {
+    "identifier": re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]"),
+    "text": re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]"),
+    "token": re.compile("[^\x20-\x7e]|^ *$"),
+}
+# the same rules as JSON Schema patterns (OpenAPI; surrogates cannot be written in one)
+PATTERNS = {
+    "identifier": "^[^\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]*$",
+    "text": "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$",
+    "token": "^[ -~]*[!-~][ -~]*$",
+}
+_WHY = {
+    "identifier": "holds a control character (U+0000-U+001F, U+007F-U+009F), a line separator "
+                  "or an unpaired surrogate: not allowed in this field",
+    "text": "holds a control character (U+0000-U+001F other than tab and line breaks, U+007F) "
+            "or an unpaired surrogate: not allowed in this field",
+    "token": "must be visible ASCII characters (spaces allowed, not only spaces), e.g. a UUID",
+}
+UNSAFE_TYPE = "string_unsafe_character"
+StringKind = Literal["identifier", "text", "token"]
+
+
+def unsafe_text(value: str, kind: StringKind = "identifier") -> bool:
+    """Whether ``value`` holds a character a request string of this kind may not hold."""
+    return _BAD[kind].search(value) is not None
+
+
+class SafeString:
+    """Pydantic (and FastAPI parameter) metadata for a request string: refuses what
+    ``unsafe_text`` finds (a 422 of type ``string_unsafe_character`` naming the field, never its
+    value) and documents the rule as a JSON Schema ``pattern``."""
+
+    def __init__(self, kind: StringKind = "identifier") -> None:
+        self.kind = kind
+
+    def __get_pydantic_core_schema__(self, source: Any,
+                                     handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        js = handler.resolve_ref_schema(handler(schema))
+        js["pattern"] = PATTERNS[self.kind]
+        return js
+
+    def check(self, value: Any) -> Any:
+        if isinstance(value, str) and unsafe_text(value, self.kind):
+            raise PydanticCustomError(UNSAFE_TYPE, _WHY[self.kind])
+        return value
+
+    def __hash__(self) -> int:
+        return hash(self.kind)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SafeString) and other.kind == self.kind
+
+
+IDENTIFIER = SafeString("identifier")
+FREE_TEXT = SafeString("text")
+HEADER_TOKEN = SafeString("token")
+Identifier = Annotated[str, IDENTIFIER]  # ids, references, words: no control characters
+Ref128 = Annotated[str, Field(max_length=128), IDENTIFIER]
+Word64 = Annotated[str, Field(max_length=64), IDENTIFIER]
 
 
 class ApplicationMeta(BaseModel):
@@ -33,9 +112,9 @@ class ApplicationMeta(BaseModel):
         default=None,
         description="Where the application came from: one of the channels the API key was "
                     "created for (another is a 403); default: the key's default channel.")
-    applicant_id: str | None = Field(default=None, max_length=128,
-                                     description="The lender's own applicant reference.")
-    external_ref: str | None = Field(default=None, max_length=128,
+    applicant_id: Ref128 | None = Field(default=None,
+                                        description="The lender's own applicant reference.")
+    external_ref: Ref128 | None = Field(default=None,
                                      description="The channel's reference (form id, call id...).")
 
 
@@ -67,8 +146,9 @@ def _field(name: str, kind: str, manifest: dict[str, Any], attr: dict[str, Any],
                                                          for c, w in labels.items()) + "."
     if kind == "string":
         allowed = attr.get("categories") or (manifest.get("categories") or {}).get(name)
-        typ: Any = Literal[tuple(str(c) for c in allowed)] if allowed else str  # type: ignore[misc]
-        extra: dict[str, Any] = {} if allowed else {"max_length": 200}
+        typ: Any = (Literal[tuple(str(c) for c in allowed)] if allowed  # type: ignore[misc]
+                    else Annotated[str, Field(max_length=200), FREE_TEXT])
+        extra: dict[str, Any] = {}
     else:
         lo, hi = numeric_bounds(name, manifest, attr)
         typ = float
@@ -92,8 +172,8 @@ def build_request_model(manifest: dict[str, Any], schema: dict[str, Any]) -> typ
     for name, a in attrs.items():  # informational text (e.g. job title): stored, not scored
         if (name not in fields and a.get("type") == "text" and not a.get("post_decision")
                 and not a.get("protected") and name not in excluded and name not in METADATA):
-            fields[name] = (str | None, Field(default=None, max_length=500,
-                                              description=a.get("description") or name))
+            fields[name] = (Annotated[str, Field(max_length=500), FREE_TEXT] | None,
+                            Field(default=None, description=a.get("description") or name))
     model_name = "Application_" + "".join(ch if ch.isalnum() else "_"
                                           for ch in str(manifest.get("name", "model")))
     return create_model(model_name, __base__=ApplicationMeta, **fields)
@@ -124,7 +204,7 @@ class RequestValidator:
             obj = self.model.model_validate(data)
         except ValidationError as exc:
             errors += [d for d in (_detail(e, index) for e in
-                                   exc.errors(include_input=False, include_url=False))
+                                   exc.errors(include_url=False))
                        if d["field"] not in said]
             obj = None
         if errors:
@@ -147,10 +227,30 @@ def _null_named(err: dict[str, Any], data: Any) -> dict[str, Any]:
     return err
 
 
+def error_message(err: Any) -> str:
+    """A pydantic error's message without any part of the submitted value.
+
+    Most of pydantic's messages name only the rule, but a parsing error appends its parser's
+    complaint (``Input should be a valid UUID, invalid character: found `x` at 4``): that part
+    is dropped. As a last guard, a message that still contains the input says only the rule.
+    """
+    kind = str(err.get("type") or "invalid")
+    msg = str(err.get("msg") or kind)
+    ctx = err.get("ctx") or {}
+    if "error" in ctx and kind != "value_error":
+        msg = msg.split(",", 1)[0]
+    value = err.get("input")
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        text = str(value)
+        if len(text) >= 3 and text in msg:
+            msg = f"invalid value ({kind})"
+    return msg
+
+
 def _detail(err: Any, index: int | None) -> dict[str, Any]:
     loc = [str(x) for x in err.get("loc", ())]
     field = ".".join(loc) or "body"
-    msg = str(err.get("msg", "invalid"))
+    msg = error_message(err)
     if not loc and err.get("type") in ("model_type", "model_attributes_type", "dict_type"):
         msg = "an application is a JSON object of attributes (POST /v1/score also takes a list)"
     elif err.get("type") == "float_type":

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from loanrisk import __version__
 from loanrisk.api import openapi
@@ -24,15 +25,18 @@ from loanrisk.api.drift import DriftGauges
 from loanrisk.api.metrics import Metrics, MetricsMiddleware
 from loanrisk.api.middleware import (
     BodyLimitMiddleware,
+    LastResortMiddleware,
     RequestIdMiddleware,
     install_log_request_ids,
 )
+from loanrisk.api.problems import error_response, message_response
 from loanrisk.api.ratelimit import make_limiter
 from loanrisk.api.routes import admin, applications, health, score
 from loanrisk.config import Settings, get_settings
 from loanrisk.errors import LoanriskError
 from loanrisk.serving import ModelHolder
 from loanrisk.store import Store, StoreError
+from loanrisk.validation import error_message
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +68,7 @@ def create_app(settings: Settings | None = None, *, model_name: str | None = Non
                     "with `loanrisk keys create --channel web` (same --database)")
     metrics = Metrics()
     holder = ModelHolder(settings, model_name=model_name,
-                         model_dir=Path(model_dir) if model_dir else None)
+                         model_dir=Path(model_dir) if model_dir else None, records=store)
     holder.listeners.append(metrics.on_swap)
     holder.rollback_listeners.append(metrics.rolled_back)
     drift = DriftGauges(holder, settings.model_copy(update={"database_url": store.url}))
@@ -108,6 +112,7 @@ def create_app(settings: Settings | None = None, *, model_name: str | None = Non
     app.add_exception_handler(OperationalError, _store_down)  # type: ignore[arg-type]
     # added innermost first: metrics see every answer (413s too), each carrying its request id
     install_log_request_ids()
+    app.add_middleware(LastResortMiddleware)  # an unexpected error: 500, logged by type only
     app.add_middleware(BodyLimitMiddleware, limit=settings.body_limit_bytes)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
@@ -132,34 +137,58 @@ def app_from_env() -> FastAPI:
 
 
 async def _invalid(_request: Request, exc: InvalidRequest) -> JSONResponse:
-    return JSONResponse({"detail": exc.errors}, status_code=422)
+    return error_response(exc.errors)
+
+
+def _where(part: str) -> bool:
+    return part not in ("body", "query", "path", "header")
 
 
 async def _invalid_fields(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """FastAPI's own 422s (outcome, admin bodies) in the service's format, never echoing input."""
+    """FastAPI's own 422s (outcome, admin bodies, headers, query and path parameters) in the
+    service's format: bounded, naming fields, never echoing input."""
     errors = []
     is_json = "json" in request.headers.get("content-type", "")
     for e in exc.errors():
         loc = [str(x) for x in e.get("loc", ())]
-        field = ".".join(x for x in loc if x not in ("body", "query", "path", "header")) or "body"
-        kind, msg = e.get("type"), str(e.get("msg"))
+        field = ".".join(x for x in loc if _where(x)) or "body"
+        kind, msg = e.get("type"), error_message(e)
         if kind == "json_invalid":  # FastAPI puts the error's position where a field would be
             loc, field = ["body"], "body"
             msg = f"invalid JSON at position {e.get('loc', ('', '?'))[-1]}"
         elif loc == ["body"] and not is_json:
             msg = f"{msg}; send the body as JSON with the header Content-Type: application/json"
         errors.append({"loc": loc, "field": field, "type": kind, "msg": msg})
-    return JSONResponse({"detail": errors}, status_code=422)
+    return error_response(errors)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette's 405 names only the first
+    route's)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-    """FastAPI answers a body it cannot decode (bad UTF-8, JSON nested too deeply) with a bare
-    400; give it the service's 422 format, as for the application endpoints."""
+    """The service's error bodies for every HTTP error: a body FastAPI cannot decode (bad UTF-8,
+    JSON nested too deeply) is the 422 of the application endpoints, a 405 lists every method
+    of the path in Allow, and a list detail is bounded like every field error."""
     if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
-        return JSONResponse({"detail": [{"loc": ["body"], "field": "body", "type": "json_invalid",
-                                         "msg": "the body is not valid JSON (or not UTF-8 text, "
-                                                "or nested too deeply)"}]}, status_code=422)
-    return await http_exception_handler(request, exc)
+        return error_response([{"loc": ["body"], "field": "body", "type": "json_invalid",
+                                "msg": "the body is not valid JSON (or not UTF-8 text, "
+                                       "or nested too deeply)"}])
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    if exc.status_code in (204, 304):
+        return await http_exception_handler(request, exc)
+    if isinstance(exc.detail, list):
+        return error_response(exc.detail, exc.status_code, headers)
+    return message_response(str(exc.detail), exc.status_code, headers)
 
 
 async def _store_down(_request: Request, exc: Exception) -> JSONResponse:

@@ -65,6 +65,47 @@ class _TooLarge(Exception):
     pass
 
 
+class LastResortMiddleware:
+    """Any exception no handler answered becomes a generic 500 carrying the request id.
+
+    The log gets one line: the request id (from the record factory) and the exception's type:
+    never its message or a traceback, which can hold request values (SQL parameters, a body).
+    Nothing reaches the server (uvicorn would log the traceback). When the answer had already
+    started, the connection is closed without one.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = [False]
+
+        async def _send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                started[0] = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, _send)
+        except Exception as exc:  # the last resort: logged by type only
+            logging.getLogger("loanrisk.api").error(
+                "unexpected %s while answering; answered 500 (request id in this line)",
+                type(exc).__name__)
+            if started[0]:
+                return
+            rid = REQUEST_ID.get()
+            body = json.dumps({"detail": "internal error: the service could not answer this "
+                                         f"request (request id {rid})",
+                               "request_id": rid}).encode()
+            await send({"type": "http.response.start", "status": 500,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+
+
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("loanrisk_request_id",
                                                                  default="-")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -113,6 +154,34 @@ def install_log_request_ids() -> None:
 
     make._loanrisk = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(make)
+    install_log_guards()
+
+
+class TypeOnlyExceptions(logging.Filter):
+    """A record's exception is written as its type alone: no message, no traceback (both can
+    hold request values). On the server's own loggers, where an unexpected error would land."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[0] is not None:
+            name = record.exc_info[0].__name__
+            record.msg = f"{record.getMessage()} ({name})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        record.stack_info = None
+        return True
+
+
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi", "starlette",
+                  "fastapi", "sqlalchemy", "sqlalchemy.engine")
+
+
+def install_log_guards() -> None:
+    """Put TypeOnlyExceptions on the server's and the database layer's loggers (idempotent)."""
+    for name in SERVER_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, TypeOnlyExceptions) for f in logger.filters):
+            logger.addFilter(TypeOnlyExceptions())
 
 
 class RequestIdFormatter(logging.Formatter):

@@ -4,11 +4,30 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from loanrisk.outcomes import ADVERSE_WORDS, GOOD_WORDS
+from loanrisk.validation import Ref128, Word64
 
 PROBS_EXAMPLE = {"good": 0.91, "bad": 0.09}
+
+
+def _integral(value: Any) -> Any:
+    """JSON's 2.0 is the integer 2 (JSON Schema says so); 2.5, true and "2" stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# a registry version in strict models: 1 and 1.0, not true or "1"
+Version = Annotated[int, Field(ge=1), BeforeValidator(_integral)]
+OUTCOME_WORDS = (
+    "A class label of the model that decided the application (case-insensitive: e.g. good/bad, "
+    "a grade) or, for a binary model, a servicing or auditor word: for the better class "
+    + ", ".join(sorted(GOOD_WORDS)) + "; for the adverse class " + ", ".join(sorted(ADVERSE_WORDS))
+    + ". Any other word is a 422 (naming the field, never the word).")
 
 
 class ModelRef(BaseModel):
@@ -69,12 +88,11 @@ class OutcomeCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)  # 1 is a version; true is not
 
-    outcome: str = Field(min_length=1, max_length=64,
-                         description="What happened: a class label (e.g. good/bad, a grade), "
-                         "repaid/defaulted, or the auditor's decision.", examples=["bad"])
-    source: str | None = Field(default=None, max_length=64,
-                               description="Who recorded it (servicing, auditor...).",
-                               examples=["servicing"])
+    outcome: Word64 = Field(min_length=1, description="What happened. " + OUTCOME_WORDS,
+                            examples=["bad"])
+    source: Word64 | None = Field(default=None,
+                                  description="Who recorded it (servicing, auditor...).",
+                                  examples=["servicing"])
 
 
 class OutcomeRow(BaseModel):
@@ -85,13 +103,13 @@ class OutcomeRow(BaseModel):
 
     application_id: uuid.UUID | None = Field(default=None, description="The stored "
                                              "application (or give external_ref).")
-    external_ref: str | None = Field(default=None, max_length=128, description="The channel's "
-                                     "own reference, when exactly one application carries it.")
-    outcome: str = Field(min_length=1, max_length=64, examples=["charged_off"],
-                         description="A class label, or for a binary model a word such as "
-                         "repaid or charged_off.")
-    source: str | None = Field(default=None, max_length=64, examples=["servicing"],
-                               description="Who recorded it (default: import).")
+    external_ref: Ref128 | None = Field(default=None, description="The channel's own "
+                                        "reference, when exactly one application carries it.")
+    outcome: Word64 = Field(min_length=1, examples=["charged_off"],
+                            description=OUTCOME_WORDS + " With skip_invalid, a row with another "
+                            "word is reported in `rejected`.")
+    source: Word64 | None = Field(default=None, examples=["servicing"],
+                                  description="Who recorded it (default: import).")
     recorded_at: datetime | None = Field(default=None, description="When it became known "
                                          "(default: now); with it, a resent row is recognised.")
 
@@ -136,18 +154,38 @@ class OutcomePublic(BaseModel):
 
 
 class ValidationErrorItem(BaseModel):
-    """One bad field."""
+    """One bad field: where, its name and what is wrong (never the submitted value)."""
 
-    loc: list[str]
+    loc: list[str] = Field(description="Where: body, query, path or header, then the field "
+                           "(a batch item's index as a string). Names over 64 characters end "
+                           "in an ellipsis.")
     field: str
     msg: str
     type: str | None = None
 
 
 class ValidationErrorResponse(BaseModel):
-    """422: every bad field and why."""
+    """Every bad field and why: at most 50 listed, errors_total counts them all."""
 
     detail: list[ValidationErrorItem]
+    errors_total: int | None = Field(default=None, description="How many errors there were "
+                                     "(only the first 50 are listed).")
+
+
+class ErrorResponse(BaseModel):
+    """A refusal in words (detail: a string) or invalid fields (detail: a list, as in
+    ValidationErrorResponse)."""
+
+    detail: str | list[ValidationErrorItem]
+    errors_total: int | None = None
+
+
+class InternalError(BaseModel):
+    """An unexpected error: nothing about the request is told; the request id ties it to the
+    service's log line."""
+
+    detail: str
+    request_id: str
 
 
 class Message(BaseModel):
@@ -174,7 +212,7 @@ class ChallengerRequest(BaseModel):
     mode: Literal["off", "shadow", "canary"] = Field(
         description="off; shadow (scores every application, stored, never returned); canary "
                     "(a sticky share of applicants gets its decision).", examples=["shadow"])
-    version: int | None = Field(default=None, ge=1, description="The registered version.",
+    version: Version | None = Field(default=None, description="The registered version.",
                                 examples=[4])
     share: float = Field(default=0.1, ge=0.0, le=1.0,
                          description="Canary: share of applicants (sticky by applicant_id).")
@@ -198,7 +236,7 @@ class PromoteRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)  # 1 is a version; true is not
 
-    version: int = Field(ge=1, examples=[2])
+    version: Version = Field(examples=[2])
     force: bool = Field(default=False, description="Skip the gate (promote even if not better).")
 
 

@@ -12,6 +12,7 @@ from loanrisk.api.deps import AdminDep, ServiceDep
 from loanrisk.api.models import (
     ChallengerRequest,
     ChallengerStatus,
+    ErrorResponse,
     Message,
     OutcomeBatch,
     OutcomeBatchResult,
@@ -40,7 +41,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Message, "description": "Missing or unknown API key."},
     403: {"model": Message, "description": "Not an admin key."},
     409: {"model": Message, "description": "The service serves a local model directory."},
-    422: {"model": Message, "description": "The registry or the gate refused."},
+    422: {"model": ErrorResponse, "description": "The registry or the gate refused (detail: "
+          "why, in words), or the body is invalid (detail: each field and why)."},
     503: {"model": Message, "description": "The tracking server cannot be reached."},
 }
 

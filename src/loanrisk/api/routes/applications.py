@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import base64
+import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, status
@@ -35,12 +35,16 @@ from loanrisk.outcomes import outcome_error, stored_classes
 from loanrisk.store import DuplicateApplication, KeyInfo, Store
 from loanrisk.store_challenger import challenger_objects
 from loanrisk.store_tables import Application
+from loanrisk.validation import HEADER_TOKEN, IDENTIFIER
 
 router = APIRouter(prefix="/v1/applications", tags=["applications"])
 IdemDep = Annotated[str | None, Header(
-    alias="Idempotency-Key", max_length=200,
+    alias="Idempotency-Key", min_length=1, max_length=200,
     description="Retry-safe key, scoped to your API key: the same key and body replay the "
-                "original answer (200, Idempotent-Replayed: true); a different body is a 422.")]
+                "original answer (200, Idempotent-Replayed: true); a different body is a 422. "
+                "1 to 200 visible ASCII characters (a UUID is ideal); spaces are allowed but a "
+                "key of only spaces is refused (422): leave the header out instead."),
+    HEADER_TOKEN]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Message, "description": "No such application for this key."}}
 
@@ -171,28 +175,57 @@ async def create_application(request: Request, call: CallDep,
     return JSONResponse(public(row), status_code=201)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CURSOR_PATTERN = "^[0-9]{1,16}-[0-9a-f]{32}$"
+CURSOR_DOC = ("The `next` cursor of the previous page: the position of its last application, "
+              "`<microseconds since 1970-01-01 UTC>-<application id as 32 hex digits>`. Any "
+              "cursor of that form is a position (rows strictly older are listed).")
+
+
 def _cursor(row: Application) -> str:
-    raw = f"{row.created_at.isoformat()}|{row.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return f"{(_utc(row.created_at) - EPOCH) // timedelta(microseconds=1)}-{row.id.hex}"
 
 
 def _position(cursor: str) -> tuple[datetime, uuid.UUID]:
     """The (created_at, id) a cursor stands for; InvalidRequest when it is not one of ours."""
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, last = text.split("|")
-        return datetime.fromisoformat(at), uuid.UUID(last)
-    except (ValueError, UnicodeDecodeError):
+        micros, last = cursor.split("-")
+        if not (micros.isdigit() and micros.isascii() and len(micros) <= 16):
+            raise ValueError("not a count of microseconds")
+        if len(last) != 32 or last.lower() != last:
+            raise ValueError("not 32 lower-case hex digits")
+        return EPOCH + timedelta(microseconds=int(micros)), uuid.UUID(hex=last)
+    except ValueError:
         raise InvalidRequest([{"loc": ["query", "before"], "field": "before", "type": "cursor",
                                "msg": "not a cursor from a previous page: pass the `next` of "
                                       "the last answer, or leave `before` out"}]) from None
+
+
+_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+                      r"([Zz]|[+-][0-9]{2}:[0-9]{2})")
+
+
+def _since(text: str) -> datetime:
+    """An RFC 3339 date-time (with its offset) as aware UTC; InvalidRequest otherwise."""
+    try:
+        m = _RFC3339.fullmatch(text)
+        if m is None:
+            raise ValueError("not RFC 3339")
+        zone = m.group(2).upper()
+        at = f"{text[:10]}T{text[11:19]}{(m.group(1) or '')[:7]}"
+        return _utc(datetime.fromisoformat(at + ("+00:00" if zone == "Z" else zone)))
+    except ValueError:
+        raise InvalidRequest([{"loc": ["query", "since"], "field": "since", "type": "datetime",
+                               "msg": "not an RFC 3339 date-time with its offset (e.g. "
+                                      "2026-11-01T09:30:00Z)"}]) from None
 
 
 def _utc(ts: datetime) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
-Filter = Annotated[str | None, Query(max_length=128)]
+Filter = Annotated[str | None, Query(max_length=128, description="Only applications with "
+                                    "exactly this value (no control characters)."), IDENTIFIER]
 
 
 @router.get(
@@ -208,10 +241,12 @@ Filter = Annotated[str | None, Query(max_length=128)]
 def list_applications(
     key: KeyDep, service: ServiceDep,
     limit: Annotated[int, Query(ge=1, le=500, description="Applications per page.")] = 50,
-    before: Annotated[str | None, Query(max_length=200, description="The `next` cursor of the "
-                                        "previous page.")] = None,
-    since: Annotated[datetime | None, Query(description="Only applications stored at or after "
-                                            "this time (UTC when no offset is given).")] = None,
+    before: Annotated[str | None, Query(max_length=200, pattern=CURSOR_PATTERN,
+                                        description=CURSOR_DOC)] = None,
+    since: Annotated[str | None, Query(description="Only applications stored at or after "
+                                       "this time: an RFC 3339 date-time with its offset, e.g. "
+                                       "2026-11-01T09:30:00Z.", max_length=64,
+                                       json_schema_extra={"format": "date-time"})] = None,
     applicant_id: Filter = None, external_ref: Filter = None, decision: Filter = None,
     channel: Filter = None,
 ) -> Any:
@@ -220,7 +255,7 @@ def list_applications(
     rows = service.store.list_applications(
         api_key_id=None if key.admin else key.id, limit=limit + 1,
         before=_position(before) if before else None,
-        since=_utc(since) if since is not None else None, where=where)
+        since=_since(since) if since is not None else None, where=where)
     page = rows[:limit]
     return {"items": [public(r, _classes(service, r)) for r in page],
             "next": _cursor(page[-1]) if len(rows) > limit else None}
