@@ -156,9 +156,8 @@ def _load_and_verify(reg: Any, name: str, version: int) -> tuple[str, float]:
     """Fetch a version (SHA-256 checked), load it as the service does (golden inputs), and time
     one application with its reasons on this machine: (what was checked, p50 in µs)."""
     from loanrisk.latency import scorer_p50_us
-    from loanrisk.scorer import Scorer
 
-    scorer = Scorer.load(reg.download(name, version), settings=reg.settings, version=version)
+    scorer = reg.load_scorer(name, version)
     golden = (scorer.manifest.get("golden") or {}).get("inputs") or []
     records = golden or [dict(zip(scorer.features, scorer._reference, strict=True))]
     return (f"SHA-256 {scorer.sha256[:12]}… verified, golden inputs re-scored, "

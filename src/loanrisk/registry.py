@@ -6,7 +6,6 @@ pandas and onnxruntime. The promotion gate runs ONNX graphs, never training code
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -20,10 +19,14 @@ import numpy as np
 
 from loanrisk.config import Settings, get_settings
 from loanrisk.errors import GateError, ModelLoadError, RegistryError, RegistryUnavailable
+from loanrisk.integrity import FILES_TAG, ArtifactRecord
+from loanrisk.integrity import sha256_file as sha256_file  # re-exported: older imports
 
 if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
+
+    from loanrisk.scorer import Scorer
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +48,15 @@ class VersionInfo:
     created_at: str
     aliases: list[str] = field(default_factory=list)
     source: str = ""
+    files: dict[str, str] = field(default_factory=dict)  # every file's SHA-256 (integrity)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def record(self) -> ArtifactRecord:
+        """What this version's files must be (kept in the registry, never in the cache)."""
+        return ArtifactRecord(sha256=self.sha256, files=dict(self.files))
 
 
 def _score(value: float | None) -> str:
@@ -70,15 +79,6 @@ class PromotionResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def sha256_file(path: Path) -> str:
-    """SHA-256 hex digest of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
@@ -229,6 +229,7 @@ class Registry:
     def _info(self, mv: Any) -> VersionInfo:
         tags = dict(mv.tags or {})
         metrics = json.loads(tags.get("loanrisk.metrics", "{}"))
+        record = ArtifactRecord.from_tags(tags)
         return VersionInfo(
             name=mv.name,
             version=int(mv.version),
@@ -239,6 +240,7 @@ class Registry:
             created_at=_iso_ms(mv.creation_timestamp),
             aliases=list(getattr(mv, "aliases", []) or []),
             source=mv.source,
+            files=record.files,
         )
 
     # -- reading --------------------------------------------------------------------------------
@@ -283,30 +285,96 @@ class Registry:
         return self.download(name, version), int(version)
 
     def download(self, name: str, version: int) -> Path:
-        """A verified local copy of a version's files (cached; SHA-256 checked every time)."""
+        """A verified local copy of a version's files (the serving cache).
+
+        Every file is checked against the version's record in the registry (SHA-256 of each
+        file); a cached copy that fails is replaced by a fresh copy from the registry. Raises
+        ModelLoadError when the registry's own copy fails too, or cannot be read: nothing
+        unverified is left in the cache.
+        """
         info = self._info(self._version(name, version))
+        record = info.record
         dest = self.settings.serving_cache / name / str(version)
-        if not (dest / "model.onnx").exists():
-            tmp = dest.with_name(f".{version}.tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-            local = self.client.download_artifacts(info.run_id, ARTIFACT_DIR, str(tmp))
+        if dest.exists():
+            problems = record.problems(dest)
+            if not problems:
+                return dest
+            log.warning("%s v%s: the cached copy fails verification (%s); repairing it from "
+                        "the registry", name, version, "; ".join(problems[:3]))
+        self._fetch(info, dest)
+        problems = record.problems(dest)
+        if problems:
             shutil.rmtree(dest, ignore_errors=True)
-            Path(local).rename(dest)
-            shutil.rmtree(tmp, ignore_errors=True)
-        digest = sha256_file(dest / "model.onnx")
-        if info.sha256 and digest != info.sha256:
             raise ModelLoadError(
-                f"{name} v{version}: model.onnx has SHA-256 {digest[:12]}…, the registry says "
-                f"{info.sha256[:12]}…; refusing to serve a modified artifact"
-            )
+                f"{name} v{version}: the registry's copy fails verification "
+                f"({'; '.join(problems[:3])}); refusing to serve a modified artifact")
         return dest
+
+    def _fetch(self, info: VersionInfo, dest: Path) -> None:
+        """Replace ``dest`` with the registry's copy of a version's files (atomic rename)."""
+        import uuid
+
+        tmp = dest.with_name(f".{info.version}.{uuid.uuid4().hex[:8]}.tmp")
+        tmp.mkdir(parents=True)
+        try:
+            from mlflow.exceptions import MlflowException
+
+            try:
+                local = Path(self.client.download_artifacts(info.run_id, ARTIFACT_DIR, str(tmp)))
+            except (OSError, MlflowException) as exc:  # the artifact store holds no copy
+                if isinstance(exc, MlflowException) and exc.error_code not in _MISSING:
+                    raise
+                raise ModelLoadError(
+                    f"{info.name} v{info.version}: the registry's files cannot be read "
+                    f"({type(exc).__name__}); no verified copy of this version can be served"
+                ) from exc
+            old = dest.with_name(f".{info.version}.{uuid.uuid4().hex[:8]}.old")
+            try:
+                dest.rename(old)
+            except FileNotFoundError:
+                pass
+            try:
+                local.rename(dest)
+            except OSError:  # another process put its copy there first: checked by the caller
+                pass
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def info(self, name: str, version: int) -> VersionInfo:
+        """One registered version (RegistryError naming what exists when unknown)."""
+        return self._info(self._version(name, version))
+
+    def load_scorer(self, name: str, version: int, *, warm: bool = True) -> Scorer:
+        """A version's scorer as the service loads it: every file checked against the
+        registry's record (a damaged cache repaired), the bytes parsed checked again, golden
+        inputs re-scored. ModelLoadError when no verified copy can be had."""
+        from loanrisk.scorer import Scorer
+
+        info = self.info(name, version)
+        path = self.download(name, version)
+        return Scorer.load(path, settings=self.settings, record=info.record,
+                           expected_sha256=info.sha256 or None, version=version, warm=warm)
+
+    def servable(self, name: str, version: int) -> Path:
+        """The verified files of a version that a service would accept: every file matches the
+        registry's record and the graph passes its golden-input check. ModelLoadError (saying
+        the champion is unchanged) otherwise: promote and rollback check before moving it."""
+        try:
+            return self.load_scorer(name, version, warm=False).model_dir
+        except ModelLoadError as exc:
+            raise ModelLoadError(f"{exc}; the champion is unchanged") from exc
 
     # -- writing --------------------------------------------------------------------------------
     def register(
-        self, *, name: str, run_id: str, model: str, sha256: str, metrics: dict[str, float]
+        self, *, name: str, run_id: str, model: str, sha256: str, metrics: dict[str, float],
+        files: dict[str, str] | None = None,
     ) -> VersionInfo:
-        """Register the artifacts logged under ``loanrisk/`` in ``run_id`` as a new version."""
+        """Register the artifacts logged under ``loanrisk/`` in ``run_id`` as a new version.
+
+        ``files`` ({name: SHA-256} of every file logged, see
+        :func:`loanrisk.integrity.digest_files`) becomes the version's integrity record.
+        """
         from mlflow.exceptions import MlflowException
 
         try:
@@ -319,6 +387,10 @@ class Registry:
             "loanrisk.sha256": sha256,
             "loanrisk.metrics": json.dumps({k: round(float(v), 6) for k, v in metrics.items()}),
         }
+        if files:
+            if files.get("model.onnx", sha256) != sha256:
+                raise RegistryError(f"{name}: model.onnx's SHA-256 differs from the one given")
+            tags[FILES_TAG] = json.dumps(files, sort_keys=True)
         mv = self.client.create_model_version(
             name, f"{run.info.artifact_uri}/{ARTIFACT_DIR}", run_id=run_id, tags=tags
         )
@@ -352,7 +424,7 @@ class Registry:
         if current is not None and current.version == candidate.version:
             return PromotionResult(name, version, False, current.version,
                                    f"v{version} is already the champion", metric=metric)
-        cand_dir = self.download(name, version)
+        cand_dir = self.servable(name, version)
         manifest = json.loads((cand_dir / "manifest.json").read_text())
         metric = manifest.get("primary_metric", metric)
         leaky = [lk["attribute"] for lk in manifest.get("leakage", [])
@@ -441,6 +513,7 @@ class Registry:
                 f"model {name!r}: champion v{current.version} has no predecessor to roll back to"
             )
         previous = history[-1]
+        self.servable(name, previous)  # never point the champion at what cannot be served
         self.client.set_registered_model_alias(name, CHAMPION, str(previous))
         self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
         self._remember(name, previous)

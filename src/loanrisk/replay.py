@@ -100,7 +100,6 @@ def replay(*, model: str, since: str | None = None, until: str | None = None,
     Raises LoanriskError when nothing is stored in the window or a version cannot be loaded.
     """
     from loanrisk.registry import Registry
-    from loanrisk.scorer import Scorer
     from loanrisk.watch_data import parse_since, read_applications, store_engine
 
     settings = settings or get_settings()
@@ -123,7 +122,7 @@ def replay(*, model: str, since: str | None = None, until: str | None = None,
     for version, part in frame[versioned].groupby("model_version", sort=True):
         v = int(version)
         try:
-            scorer = Scorer.load(registry.download(model, v), settings=settings, version=v)
+            scorer = registry.load_scorer(model, v)
         except LoanriskError as exc:
             raise LoanriskError(f"cannot replay {model} v{v}: {exc}") from exc
         part = part.reset_index(drop=True)

@@ -41,7 +41,7 @@ import onnxruntime as ort
 
 from loanrisk.config import Settings, get_settings
 from loanrisk.errors import ModelLoadError
-from loanrisk.registry import sha256_file
+from loanrisk.integrity import ArtifactRecord, sha256_bytes
 
 GOLDEN_TOLERANCE = 1e-5
 # What counts as a push toward the worse outcome. The graph computes in float32: the same record
@@ -119,14 +119,24 @@ def serving_session(graph: Path | bytes) -> ort.InferenceSession:
         raise ModelLoadError(f"{where}: onnxruntime cannot load it ({exc})") from exc
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_bytes(path: Path) -> bytes:
     try:
-        return dict(json.loads(path.read_text()))
+        return path.read_bytes()
     except FileNotFoundError as exc:
         raise ModelLoadError(f"{path}: missing; a model version directory needs model.onnx, "
                              "manifest.json and schema.json") from exc
-    except (json.JSONDecodeError, TypeError) as exc:
+    except OSError as exc:
+        raise ModelLoadError(f"{path}: cannot be read ({type(exc).__name__})") from exc
+
+
+def _parse_json(path: Path, data: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(data)
+    except (ValueError, TypeError) as exc:
         raise ModelLoadError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise ModelLoadError(f"{path}: not a JSON object")
+    return doc
 
 
 def decision_thresholds(manifest: dict[str, Any], settings: Settings) -> dict[str, Any]:
@@ -166,6 +176,8 @@ class Scorer:
         self.name: str = str(manifest.get("name") or schema.get("name") or model_dir.name)
         version = manifest.get("version")
         self.version: int | None = int(version) if version is not None else None
+        # how messages name this version: "name v3" when registered, else its directory
+        self.label = f"{self.name} v{self.version}" if self.version is not None else str(model_dir)
         self.sha256: str = str(manifest["sha256"])
         self.model_kind: str = str(manifest.get("model", "?"))
         self.classes: list[str] = [str(c) for c in manifest["classes"]]
@@ -228,20 +240,27 @@ class Scorer:
     # -- loading -----
     @classmethod
     def load(cls, model_dir: Path, *, settings: Settings | None = None,
-             expected_sha256: str | None = None, version: int | None = None) -> Scorer:
+             expected_sha256: str | None = None, version: int | None = None,
+             record: ArtifactRecord | None = None, warm: bool = True) -> Scorer:
         """Read, verify (SHA-256 and golden inputs) and warm up a model version directory.
 
-        Raises ModelLoadError when a file is missing, the graph's hash differs from the manifest
-        (or from ``expected_sha256``, the registry's), or the golden inputs score differently.
-        ``version`` (the registry's) overrides the manifest's, which is empty before registering.
+        The graph, manifest and schema are read once; the bytes parsed are the bytes checked:
+        against ``record`` (the registry's record of the version's files, see
+        loanrisk.integrity), the graph also against the manifest's and ``expected_sha256``.
+        Raises ModelLoadError when a file is missing or differs, or the golden inputs score
+        differently. ``version`` (the registry's) overrides the manifest's, which is empty
+        before registering.
         """
         model_dir = Path(model_dir)
-        manifest = _read_json(model_dir / "manifest.json")
-        schema = _read_json(model_dir / "schema.json")
+        data = {name: _read_bytes(model_dir / name)
+                for name in ("manifest.json", "schema.json", "model.onnx")}
+        if record is not None:
+            for name, content in data.items():
+                record.check_bytes(name, content, label=str(model_dir))
+        manifest = _parse_json(model_dir / "manifest.json", data["manifest.json"])
+        schema = _parse_json(model_dir / "schema.json", data["schema.json"])
         onnx_path = model_dir / "model.onnx"
-        if not onnx_path.exists():
-            raise ModelLoadError(f"{onnx_path}: missing")
-        digest = sha256_file(onnx_path)
+        digest = sha256_bytes(data["model.onnx"])
         for source, want in (("manifest.json", manifest.get("sha256")),
                              ("the registry", expected_sha256)):
             if want and digest != want:
@@ -251,11 +270,16 @@ class Scorer:
         manifest["sha256"] = digest
         if version is not None:
             manifest["version"] = int(version)
-        session = serving_session(onnx_path)
-        scorer = cls(model_dir=model_dir, manifest=manifest, schema=schema, session=session,
-                     settings=settings or get_settings())
+        session = serving_session(data["model.onnx"])
+        try:
+            scorer = cls(model_dir=model_dir, manifest=manifest, schema=schema, session=session,
+                         settings=settings or get_settings())
+        except (KeyError, TypeError, ValueError) as exc:  # a manifest missing what scoring needs
+            raise ModelLoadError(f"{model_dir / 'manifest.json'}: not a loanrisk manifest "
+                                 f"({type(exc).__name__}: {exc})") from exc
         scorer.check_golden()
-        scorer.warm_up()
+        if warm:
+            scorer.warm_up()
         return scorer
 
     def check_golden(self) -> float:
@@ -267,11 +291,11 @@ class Scorer:
         got = self.predict_proba(records)
         want = np.asarray(expected, dtype=np.float64)
         if got.shape != want.shape:
-            raise ModelLoadError(f"{self.model_dir}: golden check expects shape {want.shape}, the "
+            raise ModelLoadError(f"{self.label}: golden check expects shape {want.shape}, the "
                                  f"graph gives {got.shape}")
         diff = float(np.max(np.abs(got - want)))
         if not diff <= GOLDEN_TOLERANCE:
-            raise ModelLoadError(f"{self.model_dir}: golden-input check failed (max difference "
+            raise ModelLoadError(f"{self.label}: golden-input check failed (max difference "
                                  f"{diff:.2e} > {GOLDEN_TOLERANCE:.0e}); refusing this model")
         return diff
 

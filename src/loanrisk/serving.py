@@ -5,9 +5,13 @@ built from the same schema. :class:`ModelHolder` keeps one reference to it; a re
 reference once and finishes on that object, so a swap never disturbs requests in flight.
 
 Sources: a local model directory (``--model-dir``, no registry), or a registered model name
-whose ``champion`` alias is polled. At start the last known champion is read from the serving
-cache (``serving_cache/<name>/champion.json``), so the service starts and keeps serving when the
-tracking server is down. Logs carry versions and reasons, never attribute values or keys.
+whose ``champion`` alias is polled. Every registered version is loaded through the registry's
+record of its files (see loanrisk.integrity): the bytes served are the bytes registered, and a
+damaged cache is repaired from the registry. Each version the service swaps in is remembered,
+with that record, in the application store (:class:`TrustedRecords`); at start the last one is
+served from the cache only if it matches the store's record, so the service starts and keeps
+serving when the tracking server is down, and never serves what nobody verified. Logs carry
+versions and reasons, never attribute values or keys; reasons shown over HTTP carry no paths.
 
 A challenger (shadow or canary, see loanrisk.challenger) is loaded beside the champion from the
 registry (``challenger_version``) or a directory (``challenger_dir``); a
@@ -21,13 +25,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from loanrisk.challenger import ChallengerPolicy, ChallengerRouter
 from loanrisk.config import Settings
 from loanrisk.errors import HTTP_WORDS, LoanriskError, ModelLoadError, reword
+from loanrisk.integrity import ArtifactRecord, without_paths
 from loanrisk.scorer import Scorer
 from loanrisk.validation import RequestValidator
 
@@ -35,14 +41,31 @@ if TYPE_CHECKING:
     from loanrisk.registry import Registry
 
 log = logging.getLogger(__name__)
+REFUSAL_RETRY_SECONDS = 60.0  # a refused champion is tried again after this (or on reload)
+
+
+def public_text(text: str) -> str:
+    """A message as /ready and the admin API show it: credentials and filesystem paths cut,
+    command-line advice in HTTP terms (read over HTTP, /ready without a key)."""
+    from loanrisk.registry import redact
+
+    return reword(without_paths(redact(text)), HTTP_WORDS)
 
 
 def _said(exc: BaseException) -> str:
-    """An error as /ready and the admin API show it: type, message, credentials redacted and
-    command-line advice in HTTP terms (these answers are read over HTTP, /ready without a key)."""
-    from loanrisk.registry import redact
+    """An error as /ready and the admin API show it: type and message (see public_text)."""
+    return public_text(f"{type(exc).__name__}: {exc}")
 
-    return reword(redact(f"{type(exc).__name__}: {exc}"), HTTP_WORDS)
+
+class TrustedRecords(Protocol):
+    """Where the service remembers the versions it verified against the registry (the
+    application store): a record the serving cache cannot rewrite."""
+
+    def remember_served(self, name: str, version: int, record: ArtifactRecord) -> None:
+        """Record that ``version`` of ``name``, with these files, is now served."""
+
+    def recall_served(self, name: str) -> tuple[int, ArtifactRecord] | None:
+        """The version of ``name`` served last, and its files' record (None if never)."""
 
 
 @dataclass(frozen=True)
@@ -55,10 +78,11 @@ class Served:
 
     @classmethod
     def load(cls, model_dir: Path, *, settings: Settings, expected_sha256: str | None = None,
-             version: int | None = None, role: str = "champion") -> Served:
+             version: int | None = None, role: str = "champion",
+             record: ArtifactRecord | None = None) -> Served:
         """Load + verify + warm; ModelLoadError when the artifact is refused."""
         scorer = Scorer.load(model_dir, settings=settings, expected_sha256=expected_sha256,
-                             version=version)
+                             version=version, record=record)
         return cls(scorer=scorer, validator=RequestValidator(scorer.manifest, scorer.schema),
                    role=role)
 
@@ -67,13 +91,14 @@ class ModelHolder:
     """The served model, swapped atomically; loads run in a background thread."""
 
     def __init__(self, settings: Settings, *, model_name: str | None = None,
-                 model_dir: Path | None = None) -> None:
+                 model_dir: Path | None = None, records: TrustedRecords | None = None) -> None:
         self.settings = settings
         self.model_name = model_name
         self.model_dir = model_dir
+        self.records = records
         self.current: Served | None = None
         self.last_error: str | None = None
-        self.refused: set[tuple[int | None, str]] = set()
+        self.refused: dict[tuple[int | None, str], float] = {}  # -> when (monotonic)
         self._lock = threading.Lock()  # one load at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -169,9 +194,8 @@ class ModelHolder:
                 from loanrisk.registry import Registry
 
                 assert self.model_name is not None
-                path = Registry(self.settings).download(self.model_name, policy.version)
-                served = Served.load(path, settings=self.settings, version=policy.version,
-                                     role="challenger")
+                served = self._load_registered(Registry(self.settings), policy.version,
+                                               role="challenger")
             else:
                 raise LoanriskError("a challenger version needs a registered model (--model); "
                                     "with --model-dir give --challenger-dir")
@@ -218,19 +242,14 @@ class ModelHolder:
 
     # -- loading -----
     def load_initial(self) -> None:
-        """First load: the local dir, or the cached champion then the registry. Never raises."""
+        """First load: the local dir, or the verified cached champion then the registry.
+        Never raises."""
         try:
             if self.model_dir is not None:
                 self.swap(Served.load(self.model_dir, settings=self.settings))
                 self.load_challenger()
                 return
-            cached = self._cached_champion()
-            if cached is not None:
-                version, path = cached
-                try:
-                    self.swap(Served.load(path, settings=self.settings, version=version))
-                except LoanriskError as exc:
-                    log.warning("cached champion v%s refused: %s", version, exc)
+            self._load_trusted_cache()
             if self.current is not None:  # serve the cached pair before asking the registry
                 self.load_challenger()
             self._poll_once()
@@ -241,20 +260,49 @@ class ModelHolder:
             self.last_error = _said(exc)
             log.warning("model not loaded: %s", self.last_error)
 
-    def _cached_champion(self) -> tuple[int, Path] | None:
+    def _load_trusted_cache(self) -> None:
+        """Serve the version this service (or its peers on the same store) served last, from
+        the cache, when its files match the record the store keeps: a start that does not wait
+        for the registry. Anything else waits for the registry."""
         assert self.model_name is not None
-        base = self.settings.serving_cache / self.model_name
+        if self.records is None:
+            return
         try:
-            version = int(json.loads((base / "champion.json").read_text())["version"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        path = base / str(version)
-        return (version, path) if (path / "model.onnx").exists() else None
+            known = self.records.recall_served(self.model_name)
+        except Exception as exc:  # the store is down: the registry decides
+            log.warning("no record of the last served version (%s)", type(exc).__name__)
+            return
+        if known is None:
+            return
+        version, record = known
+        path = self.settings.serving_cache / self.model_name / str(version)
+        if not path.is_dir():
+            return
+        problems = record.problems(path)
+        try:
+            if problems:
+                raise ModelLoadError("; ".join(problems[:3]))
+            self.swap(Served.load(path, settings=self.settings, version=version, record=record,
+                                  expected_sha256=record.sha256 or None))
+        except LoanriskError as exc:
+            self.last_error = public_text(
+                f"the cached copy of v{version} fails verification ({exc}); not served, waiting "
+                "for the registry to repair it")
+            log.warning("cached champion v%s refused: %s", version, self.last_error)
+
+    def _load_registered(self, reg: Registry, version: int, *, role: str = "champion"
+                         ) -> Served:
+        """A registered version, verified against the registry's record (cache repaired)."""
+        assert self.model_name is not None
+        info = reg.info(self.model_name, version)
+        path = reg.download(self.model_name, version)
+        return Served.load(path, settings=self.settings, expected_sha256=info.sha256 or None,
+                           version=version, role=role, record=info.record)
 
     def _serving_now(self) -> str:
-        """"still serving v3", or "nothing served yet" (for log lines)."""
+        """"still serving v3", or "nothing is served" (for log lines and /ready)."""
         cur = self.current
-        return f"still serving v{cur.scorer.version}" if cur else "nothing served yet"
+        return f"still serving v{cur.scorer.version}" if cur else "nothing is served"
 
     def _no_champion(self, reg: Registry) -> str:
         """Why there is nothing to serve: a name the registry does not know (a typo?) or a
@@ -290,26 +338,41 @@ class ModelHolder:
             cur = self.current
             if cur is not None and cur.scorer.version == info.version \
                     and cur.scorer.sha256 == info.sha256:
+                self.last_error = None  # the registry answers and agrees with what is served
                 return False
-            if (info.version, info.sha256) in self.refused:
+            refused_at = self.refused.get((info.version, info.sha256))
+            if refused_at is not None and time.monotonic() - refused_at < REFUSAL_RETRY_SECONDS:
                 return False
             try:
-                path = reg.download(self.model_name, info.version)
-                served = Served.load(path, settings=self.settings, expected_sha256=info.sha256,
-                                     version=info.version)
+                served = self._load_registered(reg, info.version)
             except ModelLoadError as exc:
-                self.refused.add((info.version, info.sha256))
-                self.last_error = str(exc)
-                log.warning("refused %s v%s, %s: %s", self.model_name, info.version,
-                            self._serving_now(), exc)
+                self.refused[(info.version, info.sha256)] = time.monotonic()
+                error = public_text(f"champion v{info.version} refused: {exc}; "
+                                    f"{self._serving_now()}")
+                if error != self.last_error:
+                    log.warning("refused %s v%s, %s: %s", self.model_name, info.version,
+                                self._serving_now(), exc)
+                self.last_error = error
                 return False
             self.swap(served)
             self.last_error = None
+            self._remember(info.version, info.record)
             return True
 
+    def _remember(self, version: int, record: ArtifactRecord) -> None:
+        if self.records is None or self.model_name is None:
+            return
+        try:
+            self.records.remember_served(self.model_name, version, record)
+        except Exception as exc:  # the store is down: the next start waits for the registry
+            log.warning("cannot record the served version in the store (%s)",
+                        type(exc).__name__)
+
     def reload(self) -> Served | None:
-        """Reload now (admin): re-check the registry, or re-read the local directory."""
+        """Reload now (admin): re-check the registry (refused versions are tried again), or
+        re-read the local directory."""
         if self.registry_mode:
+            self.refused.clear()
             self.check_registry()
         elif self.model_dir is not None:
             with self._lock:
@@ -334,7 +397,8 @@ class ModelHolder:
             from loanrisk.registry import redact
 
             why = redact(str(exc).splitlines()[0][:200]) if str(exc) else type(exc).__name__
-            self.last_error = f"registry unreachable ({why}); serving the last known champion"
+            self.last_error = public_text(f"registry unreachable ({why}); "
+                                          f"{self._serving_now()}")
             log.warning("registry check failed, %s: %s", self._serving_now(),
                         type(exc).__name__)
 

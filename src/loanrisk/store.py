@@ -22,7 +22,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from loanrisk.errors import LoanriskError
-from loanrisk.store_tables import ApiKey, Application, ChallengerDecision, Outcome, utcnow
+from loanrisk.integrity import ArtifactRecord
+from loanrisk.store_tables import (
+    ApiKey,
+    Application,
+    ChallengerDecision,
+    Outcome,
+    ServedModel,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -168,6 +176,25 @@ class Store:
         self._checkpointer: threading.Thread | None = None
         self._stop_checkpoints = threading.Event()
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    # -- served model versions (integrity records, see loanrisk.serving.TrustedRecords) -----
+    def remember_served(self, name: str, version: int, record: ArtifactRecord) -> None:
+        """Append: ``version`` of ``name`` was verified against the registry and swapped in."""
+        with self.sessions.begin() as s:
+            s.add(ServedModel(model_name=name, model_version=int(version), sha256=record.sha256,
+                              files=dict(record.files), served_at=utcnow()))
+
+    def recall_served(self, name: str) -> tuple[int, ArtifactRecord] | None:
+        """The version of ``name`` swapped in last (by any service on this store), and its
+        files' record; None when none was."""
+        with self.sessions() as s:
+            row = s.scalars(select(ServedModel).where(ServedModel.model_name == name)
+                            .order_by(ServedModel.served_at.desc(), ServedModel.id.desc())
+                            .limit(1)).first()
+        if row is None:
+            return None
+        return int(row.model_version), ArtifactRecord(sha256=row.sha256,
+                                                      files=dict(row.files or {}))
 
     def _revision(self) -> str | None:
         from sqlalchemy import text

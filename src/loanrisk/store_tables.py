@@ -143,3 +143,19 @@ class ChallengerDecision(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                  index=True)
+
+
+class ServedModel(Base):
+    """A registered version a service verified against the registry and swapped in, with the
+    registry's record of its files (migration 0005). Append-only: the newest row per model is
+    what a restarting service may serve from its cache without the registry, and only when the
+    cached files match this record (see loanrisk.integrity)."""
+
+    __tablename__ = "served_models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(200), index=True)
+    model_version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    files: Mapped[dict[str, str]] = mapped_column(JsonType)
+    served_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loanrisk.integrity import digest_files
 from loanrisk.registry import ARTIFACT_DIR, PromotionResult, Registry, VersionInfo
 
 if TYPE_CHECKING:
@@ -49,11 +50,13 @@ def log_run(*, name: str, opts: LearnOptions, result: LearnResult, version_dir: 
             for key, values in hist.items():
                 for step, value in enumerate(values):
                     client.log_metric(run_id, f"{t.name}.{key}", float(value), step=step)
+        files = digest_files(version_dir)  # the integrity record, taken from what is logged
         client.log_artifacts(run_id, str(version_dir), ARTIFACT_DIR)
         best = next(t for t in result.trained if t.name == result.best)
         manifest = json.loads((version_dir / "manifest.json").read_text())
         version = registry.register(name=name, run_id=run_id, model=best.name,
-                                    sha256=manifest["sha256"], metrics=best.evaluation.metrics)
+                                    sha256=manifest["sha256"], metrics=best.evaluation.metrics,
+                                    files=files)
         promotion = None
         if opts.promote:
             promotion = registry.promote(name, version.version, force=opts.force)

@@ -136,11 +136,24 @@ def write_eval(path: Path, n: int = 200, seed: int = 0) -> Path:
 
 def register_dir(registry: Any, model_dir: Path, *, name: str) -> int:
     """Log a model dir as an MLflow run's ``loanrisk/`` artifacts and register it; the version."""
+    from loanrisk.integrity import digest_files
+
     client = registry.client
+    files = digest_files(model_dir)
     run = client.create_run(registry.experiment_id(name))
     client.log_artifacts(run.info.run_id, str(model_dir), "loanrisk")
     client.set_terminated(run.info.run_id)
     manifest = json.loads((model_dir / "manifest.json").read_text())
     info = registry.register(name=name, run_id=run.info.run_id, model="fixture",
-                             sha256=manifest["sha256"], metrics=manifest["metrics"])
+                             sha256=manifest["sha256"], metrics=manifest["metrics"],
+                             files=files)
     return int(info.version)
+
+
+def registry_copy(registry: Any, name: str, version: int) -> Path:
+    """The registry's own copy of a version's files (a local artifact store's folder)."""
+    from urllib.parse import unquote, urlparse
+
+    info = registry.info(name, version)
+    uri = registry.client.get_run(info.run_id).info.artifact_uri
+    return Path(unquote(urlparse(uri).path)) / "loanrisk"

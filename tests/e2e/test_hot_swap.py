@@ -72,13 +72,21 @@ def test_promote_rollback_under_load(tmp_path: Path) -> None:
                 back = c.post("/v1/admin/rollback")
                 assert back.status_code == 200 and back.json()["serving"]["version"] == v1
                 time.sleep(0.2)
+            # a version that cannot be served is never made champion, even forced (issue 14)
             refused = c.post("/v1/admin/promote", json={"version": v3, "force": True})
-            assert refused.json()["serving"]["version"] == v1, refused.text
+            assert refused.status_code == 422, refused.text
+            assert "golden" in refused.json()["detail"]
+            assert "champion is unchanged" in refused.json()["detail"]
+            assert f"v{v3}: golden" in refused.json()["detail"]
+            assert str(tmp_path) not in refused.text and "…/" not in refused.text  # no paths
             ready = c.get("/ready").json()
-            assert ready["model"]["version"] == v1 and "golden" in (ready["error"] or "")
+            assert ready["model"]["version"] == v1 and ready["error"] is None
+            better = c.post("/v1/admin/promote", json={"version": v2})  # v2 beats v1
+            assert better.status_code == 200 and "beats" in better.json()["reason"], better.text
             gate = c.post("/v1/admin/promote", json={"version": v1})
             assert gate.status_code == 422 and "does not beat" in gate.json()["detail"]
             assert 'send "force": true' in gate.json()["detail"]  # HTTP advice, not CLI flags
+            assert c.post("/v1/admin/rollback").json()["serving"]["version"] == v1
             unknown = c.post("/v1/admin/promote", json={"version": 99})
             assert unknown.status_code == 422
             assert "GET /v1/admin/versions" in unknown.json()["detail"]
@@ -106,7 +114,10 @@ def test_serves_cached_champion_when_tracking_is_down(tmp_path: Path) -> None:
     reg = _registry(home)
     v1 = register_dir(reg, build_model_dir(tmp_path / "v1", name=NAME), name=NAME)
     reg.promote(NAME, v1)
-    reg.download(NAME, v1)  # the serving cache holds champion.json and the files
+    # a first start with the registry up: v1 verified, swapped in and recorded in the store
+    first = Server(["--model", NAME], service_env(home), tmp_path / "first.log")
+    first.start()
+    first.stop()
     env = service_env(home, LOANRISK_TRACKING_URI="http://127.0.0.1:9",
                       MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="1")
     key = {"Authorization": f"Bearer {new_key(env)}"}

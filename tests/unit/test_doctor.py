@@ -4,9 +4,11 @@ failure with its fix, the exit code set by the required checks only."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+from model_factory import registry_copy
 from typer.testing import CliRunner
 
 from loanrisk.cli import app
@@ -69,7 +71,12 @@ def test_ready_then_a_tampered_champion_fails(fresh_home: Path,
     monkeypatch.delenv("LOANRISK_MAX_LATENCY_US")
 
     onnx = Registry().download("doc", 1) / "model.onnx"
+    onnx.write_bytes(onnx.read_bytes()[:-1] + b"\0")  # the cache copy: repaired, still ready
+    code, checks = _doctor("--model", "doc")
+    assert code == 0 and checks["champion doc"]["ok"]
+    onnx = registry_copy(Registry(), "doc", 1) / "model.onnx"  # the registry's own copy
     onnx.write_bytes(onnx.read_bytes()[:-1] + b"\0")
+    shutil.rmtree(Registry().download("doc", 1))  # and no good copy left in the cache
     code, checks = _doctor("--model", "doc")
     assert code == 1
     champ = checks["champion doc"]

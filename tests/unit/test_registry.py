@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
+from model_factory import registry_copy
 
 from loanrisk.errors import ModelLoadError, RegistryError
 from loanrisk.pipeline import LearnOptions, learn
@@ -43,11 +45,19 @@ def test_gate_promote_refuse_force_rollback(fresh_home: Path) -> None:
     assert versions[0].sha256 and versions[0].metrics["roc_auc"] > 0.6
     assert "champion" in versions[0].aliases
 
-    # a tampered artifact is refused
+    # a tampered cache copy is repaired from the registry's copy, file by file
     d = reg.download(NAME, v1)
+    good = {p.name: p.read_bytes() for p in d.iterdir()}
     (d / "model.onnx").write_bytes(b"tampered")
-    with pytest.raises(ModelLoadError, match="SHA-256"):
+    (d / "manifest.json").write_text("{}")
+    (d / "extra.txt").write_text("planted")
+    assert {p.name: p.read_bytes() for p in reg.download(NAME, v1).iterdir()} == good
+    # the registry's own copy tampered: refused, and nothing unverified is left in the cache
+    (registry_copy(reg, NAME, v1) / "schema.json").write_text("{}")
+    shutil.rmtree(d)
+    with pytest.raises(ModelLoadError, match="schema.json differs from the registered SHA-256"):
         reg.download(NAME, v1)
+    assert not d.exists()
 
 
 def test_unknown_model_and_version_are_clear_errors(fresh_home: Path) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import streamlit as st
 
 from loanrisk.config import Settings, get_settings
+from loanrisk.errors import ModelLoadError
 from loanrisk.registry import Registry, VersionInfo
 from loanrisk.scorer import Scorer
 from loanrisk.ui import data
@@ -45,8 +46,10 @@ def registry() -> Registry:
 @st.cache_resource(show_spinner="Loading and verifying the model…", max_entries=8)
 def _scorer(home: str, name: str, version: int, sha256: str) -> Scorer:
     reg = registry()
-    return Scorer.load(reg.download(name, version), settings=reg.settings,
-                       expected_sha256=sha256 or None, version=version)
+    scorer = reg.load_scorer(name, version)
+    if sha256 and scorer.sha256 != sha256:  # the version changed under the page: reload it
+        raise ModelLoadError(f"{name} v{version}: SHA-256 changed while the page was open")
+    return scorer
 
 
 def scorer(info: VersionInfo) -> Scorer:

@@ -25,14 +25,11 @@ from loanrisk.api.models import (
 from loanrisk.api.routes.score import ERRORS as SCORE_ERRORS
 from loanrisk.challenger import ChallengerPolicy
 from loanrisk.errors import (
-    HTTP_WORDS,
-    GateError,
     LoanriskError,
     RegistryError,
     RegistryUnavailable,
-    reword,
 )
-from loanrisk.serving import ModelHolder
+from loanrisk.serving import ModelHolder, public_text
 from loanrisk.store import KeyInfo
 
 log = logging.getLogger(__name__)
@@ -58,9 +55,9 @@ def _refused(exc: LoanriskError | str) -> HTTPException:
     """422 for a refusal (gate, unknown version); 503 when the registry cannot be reached."""
     if isinstance(exc, RegistryUnavailable):
         return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                             f"{exc}; the service keeps serving its current champion; retry "
-                             "when the tracking server is back")
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, reword(str(exc), HTTP_WORDS))
+                             f"{public_text(str(exc))}; the service keeps serving its current "
+                             "champion; retry when the tracking server is back")
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, public_text(str(exc)))
 
 
 def _registry_call(fn: Any) -> Any:
@@ -116,7 +113,11 @@ def promote(body: PromoteRequest, admin: AdminDep, service: ServiceDep) -> Any:
     try:
         res = _registry_call(lambda: Registry(service.settings).promote(
             name, body.version, force=body.force))
-    except (GateError, RegistryError) as exc:
+    except RegistryUnavailable as exc:
+        raise _refused(exc) from exc
+    except LoanriskError as exc:  # the gate, an unknown version, files that fail verification
+        _audit("promote refused", admin, model=name, version=body.version,
+               reason=type(exc).__name__)
         raise _refused(exc) from exc
     if not res.promoted:  # the gate said no: the champion (and what is served) is unchanged
         _audit("promote refused", admin, model=name, version=body.version, reason=res.reason)
@@ -137,7 +138,7 @@ def rollback(admin: AdminDep, service: ServiceDep) -> Any:
     name = _registry_name(service.holder)
     try:
         res = _registry_call(lambda: Registry(service.settings).rollback(name))
-    except RegistryError as exc:
+    except LoanriskError as exc:  # nothing to roll back to, or its files fail verification
         raise _refused(exc) from exc
     _audit("rollback", admin, model=name, version=res.version, previous=res.previous)
     return _result(service, res)
