@@ -240,6 +240,12 @@ def score_table(*, data: Path, out: Path, model: str | None = None, version: int
         raise LoanriskError(f"{data}: the model needs column(s) "
                             f"{', '.join(f for f in missing if f in required)}")
     files = _files(model_path)
+    if model_dir is None and model is not None and version is not None:
+        from loanrisk.registry import Registry
+
+        record = Registry(settings).info(model, version).record  # the bytes read are checked
+        for name, blob in files.items():
+            record.check_bytes(name, blob, label=f"{model} v{version}")
     chunks = list(_chunks(df, manifest["features"], chunk_rows))
     bar = _bar(len(df), progress)
     try:
