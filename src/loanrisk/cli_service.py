@@ -75,15 +75,21 @@ def serve(
     workers: Annotated[int, typer.Option(
         min=1, help="Worker processes sharing the port (one per core); more than one needs a "
                     "PostgreSQL store, and --rate-limit-url to share the rate limit.")] = 1,
+    grace_period: Annotated[float | None, typer.Option(
+        min=0, help="On SIGTERM: stop accepting connections, finish the accepted requests "
+                    "within this many seconds, then exit (default 30, or "
+                    "LOANRISK_GRACE_SECONDS).")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
-    """Run the decision service (FastAPI on uvicorn); OpenAPI docs at /docs."""
+    """Run the decision service (FastAPI on uvicorn); OpenAPI docs at /docs. SIGTERM drains it:
+    no new connections, the accepted requests finish (within --grace-period), then it exits."""
     import gc
 
     gc.disable()  # no collections while ~900 modules load; the app's start-up re-enables it
     import uvicorn
 
     from loanrisk.api.app import create_app
+    from loanrisk.api.drain import run_server
 
     settings = _settings(database)  # MLflow's retries and timeout: set in cli._root
     update: dict[str, object] = {}
@@ -91,7 +97,7 @@ def serve(
                          ("challenger_version", challenger_version),
                          ("challenger_dir", challenger_dir),
                          ("challenger_share", challenger_share),
-                         ("rate_limit_url", rate_limit_url)):
+                         ("rate_limit_url", rate_limit_url), ("grace_seconds", grace_period)):
         if value is not None:
             update[field] = value
     if drift_every is not None:
@@ -123,8 +129,9 @@ def serve(
     console.print(f"serving {model_dir or model} on http://{host}:{port} (docs: /docs); rate "
                   f"limit {settings.rate_limit_per_minute}/min per API key{shared}",
                   highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
-                ws="none")  # no WebSocket routes: skip loading a WebSocket stack
+    run_server(uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
+                              ws="none",  # no WebSocket routes: skip loading a WebSocket stack
+                              timeout_graceful_shutdown=settings.grace_seconds))
 
 
 def _serve_workers(settings: Any, update: dict[str, object], *, model: str | None,
@@ -138,6 +145,7 @@ def _serve_workers(settings: Any, update: dict[str, object], *, model: str | Non
 
     import uvicorn
 
+    from loanrisk.api.drain import run_server
     from loanrisk.api.metrics import MULTIPROC_ENV
 
     url = settings.resolved_database_url
@@ -155,8 +163,10 @@ def _serve_workers(settings: Any, update: dict[str, object], *, model: str | Non
     console.print(f"serving {model_dir or model} on http://{host}:{port} with {workers} workers "
                   f"(docs: /docs); {banner}", highlight=False)
     try:
-        uvicorn.run("loanrisk.api.app:app_from_env", factory=True, workers=workers, host=host,
-                    port=port, log_level=log_level, access_log=False, ws="none")
+        run_server(uvicorn.Config("loanrisk.api.app:app_from_env", factory=True,
+                                  workers=workers, host=host, port=port, log_level=log_level,
+                                  access_log=False, ws="none",
+                                  timeout_graceful_shutdown=settings.grace_seconds))
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 

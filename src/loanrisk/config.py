@@ -62,6 +62,9 @@ class Settings(BaseSettings):
         "by every service process; empty: each process keeps its own.")
     poll_seconds: float = Field(default=10.0, ge=0.1,
                                 description="How often the service checks the registry.")
+    grace_seconds: float = Field(default=30.0, ge=0, description="On SIGTERM the service stops "
+                                 "accepting connections and finishes the requests it accepted "
+                                 "within this many seconds (then cancels the rest and exits).")
     # Watching (monitor, performance, fairness, challenger): see docs/architecture.md.
     psi_watch: float = Field(default=0.1, description="PSI at or above this: watch.")
     psi_alert: float = Field(default=0.25, description="PSI at or above this: alert.")

@@ -1,0 +1,172 @@
+"""Graceful drain on SIGTERM: stop accepting, finish what was accepted, then exit.
+
+uvicorn's own shutdown closes the listening socket at once, dropping the connections the kernel
+had already accepted for it (the client sees a reset), and closes every connection that has no
+request in progress, including those whose request bytes have arrived but were not read yet (a
+reset) and keep-alive connections a client is sending its next request on ("server disconnected
+without sending a response"). Those were the resets of issue 14 (finding 8). Here:
+
+1. every answer from now on says ``Connection: close``;
+2. the connections the kernel already queued are accepted (one more turn of the event loop),
+   then the listener closes: from then on a new connection is refused, never reset;
+3. a connection with a request in progress finishes it and closes; one without (just opened,
+   or idle between keep-alive requests) is served if a request arrives within ``IDLE_SECONDS``
+   and closed when it stays idle that long;
+4. after ``grace`` seconds whatever is still running is cancelled;
+5. only then does the app's lifespan shutdown run (model holder, store checkpointer...).
+
+With ``--workers N`` the supervisor stops listening itself, forwards SIGTERM to each worker
+(each drains as above) and waits for them: ``grace`` plus a margin, then kills what is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from typing import Any
+
+from uvicorn import Config, Server
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors.multiprocess import Multiprocess, Process
+
+log = logging.getLogger("uvicorn.error")
+IDLE_SECONDS = 1.0  # a connection with no request for this long while draining is closed
+KILL_MARGIN = 5.0  # the supervisor waits grace + this for its workers, then kills them
+
+
+def _busy(conn: object) -> bool:
+    """Whether a uvicorn HTTP connection has a request in progress; if so, it is told to close
+    once it has answered."""
+    cycle: Any = getattr(conn, "cycle", None)
+    if cycle is None or cycle.response_complete:
+        return False
+    cycle.keep_alive = False
+    return True
+
+
+class DrainingServer(Server):
+    """uvicorn's Server with the drain described in this module's docstring."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        grace = self.config.timeout_graceful_shutdown
+        deadline = loop.time() + (grace if grace is not None else float("inf"))
+        state = self.server_state
+        log.info("Shutting down: draining %d connection(s), grace %s s",
+                 len(state.connections), grace)
+        state.default_headers = [*state.default_headers, (b"connection", b"close")]
+        for _ in range(3):  # let the loop accept what the kernel has queued for the listener
+            await asyncio.sleep(0)
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        idle_since: dict[Any, float] = {}
+        while (state.connections or state.tasks) and not self.force_exit \
+                and loop.time() < deadline:
+            now = loop.time()
+            for conn in list(state.connections):
+                if _busy(conn):  # it answers, then closes
+                    idle_since.pop(conn, None)
+                elif now - idle_since.setdefault(conn, now) >= IDLE_SECONDS:
+                    conn.shutdown()  # idle: closed (uvicorn's shutdown of an idle connection)
+            await asyncio.sleep(0.02)
+        if state.tasks and not self.force_exit:
+            log.error("Cancel %d running task(s): grace period of %s s exceeded",
+                      len(state.tasks), grace)
+            for task in state.tasks:
+                task.cancel(msg="grace period exceeded")
+        for conn in list(state.connections):
+            conn.shutdown()
+        for server in self.servers:
+            await server.wait_closed()
+        if not self.force_exit:
+            await self.lifespan.shutdown()
+
+
+class _Worker(Process):
+    """A uvicorn worker process that runs a :class:`DrainingServer`."""
+
+    @property
+    def server(self) -> Server:
+        if self._server is None:
+            self._server = DrainingServer(config=self.config)
+        return self._server
+
+
+class Supervisor(Multiprocess):
+    """uvicorn's worker supervisor, draining: on SIGTERM (or SIGINT) it closes its own copy of
+    the listening socket, forwards SIGTERM to every worker (each drains) and waits up to the
+    grace period plus ``KILL_MARGIN`` before killing what is left. Dead workers are replaced
+    as uvicorn does; resizing (SIGTTIN/SIGTTOU) and SIGHUP restarts are not offered."""
+
+    def init_processes(self) -> None:
+        for _ in range(self.processes_num):
+            self.processes.append(self._spawn())
+
+    def _spawn(self) -> Process:
+        process = _Worker(self.config, self.sockets)
+        process.start()
+        return process
+
+    def keep_subprocess_alive(self) -> None:
+        if self.should_exit.is_set():
+            return
+        for idx, process in enumerate(self.processes):
+            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            process.kill()  # hung or dead
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:  # it would fail the same way again
+                log.error("Child process [%s] failed to start, stopping.", process.pid)
+                self.should_exit.set()
+                return
+            log.warning("Child process [%s] died; starting another", process.pid)
+            self.processes[idx] = self._spawn()
+
+    def restart_all(self) -> None:
+        log.warning("SIGHUP ignored: restart the service (SIGTERM drains it)")
+
+    def handle_ttin(self) -> None:
+        log.warning("SIGTTIN ignored: the worker count is --workers")
+
+    def handle_ttou(self) -> None:
+        log.warning("SIGTTOU ignored: the worker count is --workers")
+
+    def run(self) -> None:
+        log.info("Started parent process")
+        self.init_processes()
+        while not self.should_exit.wait(0.1):
+            self.handle_signals()
+            self.keep_subprocess_alive()
+        for sock in self.sockets:  # the workers hold their own copies until they have drained
+            sock.close()
+        self.terminate_all()  # SIGTERM: each worker drains
+        grace = self.config.timeout_graceful_shutdown or 0.0
+        deadline = time.monotonic() + grace + KILL_MARGIN
+        for process in self.processes:
+            process.process.join(max(0.0, deadline - time.monotonic()))
+        for process in self.processes:
+            if process.process.is_alive():
+                log.error("Child process [%s] still running after the grace period: killed",
+                          process.pid)
+                process.kill()
+                process.process.join()
+        log.info("Stopped parent process")
+
+
+def run_server(config: Config) -> None:
+    """Serve ``config`` in this process (one worker) or with ``config.workers`` processes,
+    draining on SIGTERM; exits with uvicorn's start-up failure code when it cannot start."""
+    import sys
+
+    if config.workers > 1:
+        sock = config.bind_socket()
+        Supervisor(config, sockets=[sock]).run()
+        return
+    server = DrainingServer(config)
+    server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
