@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import compile_path, get_route_path
 
 from loanrisk import __version__
 from loanrisk.api import openapi
@@ -162,15 +164,23 @@ async def _invalid_fields(request: Request, exc: RequestValidationError) -> JSON
     return error_response(errors)
 
 
+_METHODS = ("get", "put", "post", "delete", "patch")
+
+
+@functools.lru_cache(maxsize=256)
+def _path_regex(template: str) -> re.Pattern[str]:
+    return compile_path(template)[0]
+
+
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves at this path (Starlette's 405 names only the first
-    route's)."""
-    methods: set[str] = set()
-    for route in request.app.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return sorted(methods)
+    """Every method the OpenAPI document gives this path (Starlette's 405 names only the first
+    route's), HEAD with GET; empty for a path the document does not list."""
+    path = get_route_path(request.scope)
+    for template, item in request.app.openapi().get("paths", {}).items():
+        if _path_regex(template).match(path):
+            methods = {m.upper() for m in item if m in _METHODS}
+            return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
+    return []
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -183,7 +193,7 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
                                        "or nested too deeply)"}])
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
-        headers["Allow"] = ", ".join(_allowed_methods(request))
+        headers["Allow"] = ", ".join(_allowed_methods(request)) or headers.get("Allow", "")
     if exc.status_code in (204, 304):
         return await http_exception_handler(request, exc)
     if isinstance(exc.detail, list):

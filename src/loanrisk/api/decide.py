@@ -37,13 +37,38 @@ def parse_json(body: bytes) -> Any:
                            "msg": msg}])
 
 
+def _surrogate_at(data: Any) -> list[str] | None:
+    """Where in ``data`` a string (or a key) holds a lone surrogate: the path of names."""
+    items = (data.items() if isinstance(data, dict) else
+             enumerate(data) if isinstance(data, list) else ())
+    for k, v in items:
+        if isinstance(k, str) and not _encodes(k):
+            return [k]
+        if isinstance(v, str) and not _encodes(v):
+            return [str(k)]
+        below = _surrogate_at(v)
+        if below is not None:
+            return [str(k), *below]
+    return None
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def request_hash(data: Any) -> str:
     """SHA-256 of the canonical JSON of a body (key order and spacing do not matter)."""
     canon = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     try:
         raw = canon.encode()
     except UnicodeEncodeError:  # "\ud800" alone: valid JSON, not text any store can keep
-        raise InvalidRequest([{"loc": ["body"], "field": "body", "type": "string_unicode",
+        loc = _surrogate_at(data) or []
+        raise InvalidRequest([{"loc": ["body", *loc], "field": loc[-1] if loc else "body",
+                               "type": "string_unicode",
                                "msg": "a string holds an unpaired UTF-16 surrogate (\\ud800-"
                                       "\\udfff alone): send valid Unicode"}]) from None
     return hashlib.sha256(raw).hexdigest()
