@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import DBAPIError
 
 from loanrisk.api.metrics import Metrics
 from loanrisk.api.ratelimit import Limiter, retry_after
@@ -17,6 +18,7 @@ from loanrisk.serving import ModelHolder, Served
 from loanrisk.store import KeyInfo, Store, hash_key
 
 KEY_CACHE_SECONDS = 5.0  # a revoked key stops working within this long
+STALE_KEY_SECONDS = 600.0  # while the database is unreachable, a key verified this recently works
 
 
 @dataclass
@@ -31,13 +33,21 @@ class Service:
     _keys: dict[str, tuple[KeyInfo | None, float]] = field(default_factory=dict)
 
     async def key_for(self, token: str) -> KeyInfo | None:
-        """The key for a token, cached briefly so most requests skip the database."""
+        """The key for a token, cached briefly so most requests skip the database. While the
+        database is unreachable a key verified within ``STALE_KEY_SECONDS`` keeps working (a
+        revocation needs the database anyway), so scoring goes on; an unknown one is a 503."""
         digest = hash_key(token)
         now = time.monotonic()
         hit = self._keys.get(digest)
         if hit is not None and hit[1] > now:
             return hit[0]
-        info = await run_in_threadpool(self.store.key_for_token, token)
+        try:
+            info = await run_in_threadpool(self.store.key_for_token, token)
+        except DBAPIError:  # the database is down: a key verified lately still scores
+            if hit is not None and hit[0] is not None \
+                    and now < hit[1] - KEY_CACHE_SECONDS + STALE_KEY_SECONDS:
+                return hit[0]
+            raise  # a 503 (the app's store-error handler)
         if len(self._keys) > 10_000:
             self._keys.clear()
         self._keys[digest] = (info, now + KEY_CACHE_SECONDS)
