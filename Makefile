@@ -5,7 +5,7 @@ PIP := $(VENV)/bin/pip
 # The CPU build of torch lies in /opt/wheels on our machines; use it when present.
 FIND_LINKS := $(shell [ -d /opt/wheels ] && echo --find-links /opt/wheels)
 
-.PHONY: help venv demo test lint bench clean browser ui
+.PHONY: help venv demo test lint docs bench clean browser ui
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -35,9 +35,13 @@ ui: venv  ## open the Streamlit app (loanrisk ui)
 test: venv browser  ## run the whole test suite
 	$(VENV)/bin/python -m pytest -q
 
-lint:  venv ## ruff (style and bugs) and mypy (types)
+lint:  venv ## ruff (style and bugs), mypy (types) and the docs site (mkdocs build --strict)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+
+docs: venv  ## serve the documentation site on http://127.0.0.1:8001/ (mkdocs serve)
+	$(VENV)/bin/mkdocs serve
 
 bench: venv  ## run the benchmarks (figures go to bench/RESULTS.md)
 	$(PY) bench/bench_mlp.py
