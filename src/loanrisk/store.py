@@ -121,8 +121,10 @@ def make_engine(url: str) -> Engine:
 
         return engine
     if url.startswith("postgresql"):
+        # a database that stops answering (dropped packets) fails a connection in 10 s instead
+        # of hanging requests: the service answers 503 and retries on the next request
         return create_engine(url, pool_size=8, max_overflow=16, pool_pre_ping=True,
-                             hide_parameters=True)
+                             hide_parameters=True, connect_args={"connect_timeout": 10})
     raise StoreError(f"database URL {url.split(':', 1)[0]!r}: use sqlite:///PATH or "
                      "postgresql://HOST/DB")
 
