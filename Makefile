@@ -35,9 +35,10 @@ ui: venv  ## open the Streamlit app (loanrisk ui)
 test: venv browser  ## run the whole test suite
 	$(VENV)/bin/python -m pytest -q
 
-lint:  venv ## ruff (style and bugs), mypy (types) and the docs site (mkdocs build --strict)
+lint:  venv ## ruff (style and bugs), mypy (types), import-linter (layers) and the docs site (mkdocs --strict)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/mkdocs build --strict --quiet --site-dir site
 
 docs: venv  ## serve the documentation site on http://127.0.0.1:8001/ (mkdocs serve)

@@ -31,9 +31,9 @@ def main() -> None:
 
     import pandas as pd
 
-    from loanrisk.batch import _files, score_chunk, score_table
     from loanrisk.datasets import read_for_scoring
     from loanrisk.schema import Schema
+    from loanrisk.serving.batch import _files, score_chunk, score_table
 
     work = Path(tempfile.mkdtemp(prefix="loanrisk-bench-batch-"))
     src = pd.read_csv(ROOT / "src/loanrisk/data/lending_club.csv.gz")

@@ -24,7 +24,7 @@ import torch
 from _results import cpu_name
 from torch import nn
 
-from loanrisk.train import (
+from loanrisk.models.train import (
     Dropout,
     MLPConfig,
     build_network,

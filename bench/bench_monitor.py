@@ -41,9 +41,9 @@ def build(home: Path, rows: int) -> tuple[str, float]:
     """A champion and ``rows`` stored applications; (database URL, seconds to load)."""
     from loanrisk.config import get_settings
     from loanrisk.datasets import load_bundled
-    from loanrisk.pipeline import LearnOptions, learn
+    from loanrisk.learn.pipeline import LearnOptions, learn
     from loanrisk.registry import Registry
-    from loanrisk.scorer import Scorer
+    from loanrisk.scoring.scorer import Scorer
     from loanrisk.store import Store
 
     res = learn(LearnOptions(dataset="lending-club-default", name=NAME, sample=1500,
@@ -93,7 +93,7 @@ def build(home: Path, rows: int) -> tuple[str, float]:
 
 def timed_monitor(max_rows: int | None) -> tuple[float, object]:
     from loanrisk.config import get_settings
-    from loanrisk.monitor import monitor
+    from loanrisk.watch.monitor import monitor
 
     t0 = time.perf_counter()
     report = monitor(model=NAME, since="7d", max_rows=max_rows, settings=get_settings())

@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> dict:
     """All measurements as one JSON-able dict."""
     os.environ["LOANRISK_HOME"] = args.home or tempfile.mkdtemp(prefix="loanrisk-bench-")
     from loanrisk.config import get_settings
-    from loanrisk.pipeline import LearnOptions, learn
-    from loanrisk.tune import TuneOptions, tune
+    from loanrisk.learn.pipeline import LearnOptions, learn
+    from loanrisk.learn.tune import TuneOptions, tune
 
     get_settings.cache_clear()
     out: dict = {"date": date.today().isoformat(), "cores": os.cpu_count(),
@@ -76,8 +76,8 @@ def run(args: argparse.Namespace) -> dict:
 
 def tuned_linear(args: argparse.Namespace, out: dict) -> dict:
     """Step 5: tune the logistic regression (same budget), then its mean ± std over repeats."""
-    from loanrisk.pipeline import LearnOptions, learn
-    from loanrisk.tune import TuneOptions, tune
+    from loanrisk.learn.pipeline import LearnOptions, learn
+    from loanrisk.learn.tune import TuneOptions, tune
 
     out["linear_tuned"] = {}
     for ds in DATASETS:
@@ -95,7 +95,7 @@ def tuned_linear(args: argparse.Namespace, out: dict) -> dict:
 
 def time_learn(args: argparse.Namespace, out: dict) -> dict:
     """Step 6: wall time of one `learn` (all five families, registered and promoted)."""
-    from loanrisk.pipeline import LearnOptions, learn
+    from loanrisk.learn.pipeline import LearnOptions, learn
 
     out["learn_seconds"] = {}
     for ds in DATASETS:

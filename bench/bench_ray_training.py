@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     os.environ["LOANRISK_HOME"] = tempfile.mkdtemp(prefix="loanrisk-bench-ray-")
-    from loanrisk.pipeline import LearnOptions, learn
+    from loanrisk.learn.pipeline import LearnOptions, learn
 
     base = LearnOptions(dataset=args.dataset, repeats=args.repeats, register=False,
                         promote=False, progress=False, use_tuned=False)

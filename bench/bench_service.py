@@ -50,7 +50,7 @@ async def score(request: Request):
 def train_models(home: Path, models: tuple[str, ...]) -> list[Path]:
     """Learn on both bundled datasets (not registered); their model version dirs."""
     os.environ["LOANRISK_HOME"] = str(home)
-    from loanrisk.pipeline import LearnOptions, learn
+    from loanrisk.learn.pipeline import LearnOptions, learn
 
     out = []
     for ds in ("lending-club-default", "lending-club-grades"):

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     tier_high: float = 0.25
     decline_threshold: float = 0.25
     # How `learn` sets a version's decision threshold and tiers on calibrated probabilities
-    # (manifest["decision"]); see loanrisk.decision.
+    # (manifest["decision"]); see loanrisk.scoring.decision.
     decision_rule: str = Field(default="max_bad_rate",
                                description="'max_bad_rate' or 'approval_rate'.")
     max_bad_rate: float = Field(default=0.04, description="Highest expected adverse rate among "

@@ -16,7 +16,7 @@ import pandas as pd
 
 from loanrisk.errors import DataError, LoanriskError
 from loanrisk.schema import Schema, label_of
-from loanrisk.schema_checks import numeric_values
+from loanrisk.schema.checks import numeric_values
 
 PACKAGE_DATA = "loanrisk"  # files live in src/loanrisk/data/
 STRING_TYPES = frozenset({"categorical", "text", "identifier"})

@@ -10,7 +10,7 @@ import numpy as np
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from loanrisk.evaluate import Evaluation
+    from loanrisk.learn.evaluate import Evaluation
 
 
 def figure(rows: int = 1, cols: int = 1, *, figsize: tuple[float, float],

@@ -180,7 +180,7 @@ def profile(df: pd.DataFrame, schema: Schema) -> Profile:
     mask = np.ones(n, dtype=bool)
     class_counts: dict[str, int] = {}
     if schema.target in df.columns and schema.classes:
-        from loanrisk.schema_checks import labels
+        from loanrisk.schema.checks import labels
 
         index = {c: i for i, c in enumerate(schema.classes)}
         codes = np.array([index.get(v, -1) if v is not None else -1
@@ -237,7 +237,7 @@ def leakage_check(df: pd.DataFrame, schema: Schema, *,
     highest first. ``attributes`` defaults to every candidate feature, post-decision included."""
     from sklearn.model_selection import StratifiedKFold
 
-    from loanrisk.schema_checks import labels
+    from loanrisk.schema.checks import labels
 
     if attributes is None:
         attributes = schema.feature_attributes(allow_leaky=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from loanrisk.store_tables import Application
+    from loanrisk.store.tables import Application
 
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -35,7 +35,7 @@ def home(path: Path) -> Iterator[Path]:
 
 def application_row(key_id: uuid.UUID, idem: str | None = None, **over: Any) -> Application:
     """A decided application as the service stores it (binary good/bad model "m" v1)."""
-    from loanrisk.store_tables import Application
+    from loanrisk.store.tables import Application
 
     cols: dict[str, Any] = dict(
         id=uuid.uuid4(), channel="web", api_key_id=key_id, idempotency_key=idem,

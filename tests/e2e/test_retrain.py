@@ -15,11 +15,11 @@ from watch_helpers import add_outcomes, fill_store, records  # noqa: E402
 from loanrisk.config import get_settings  # noqa: E402
 from loanrisk.datasets import load_bundled  # noqa: E402
 from loanrisk.errors import LoanriskError  # noqa: E402
-from loanrisk.pipeline import LearnOptions, learn  # noqa: E402
+from loanrisk.learn.pipeline import LearnOptions, learn  # noqa: E402
 from loanrisk.registry import Registry  # noqa: E402
-from loanrisk.retrain import RetrainOptions, learn_from_store, schedule  # noqa: E402
-from loanrisk.scorer import Scorer  # noqa: E402
+from loanrisk.scoring.scorer import Scorer  # noqa: E402
 from loanrisk.store import Store  # noqa: E402
+from loanrisk.watch.retrain import RetrainOptions, learn_from_store, schedule  # noqa: E402
 
 # LightGBM with 2 threads on 2 shared cores spins for ~10x longer; tests use one
 ONE_THREAD = {"n_jobs": 1}

@@ -101,7 +101,7 @@ def test_durability_under_sigkill(tmp_path: Path) -> None:
     with store.session() as s:
         from sqlalchemy import select
 
-        from loanrisk.store_tables import Application
+        from loanrisk.store.tables import Application
 
         rows = list(s.execute(select(Application.id, Application.idempotency_key)))
     store.close()

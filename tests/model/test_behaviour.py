@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from loanrisk.pipeline import LearnOptions, learn
+from loanrisk.learn.pipeline import LearnOptions, learn
 from loanrisk.registry import Registry
-from loanrisk.scorer import Scorer
+from loanrisk.scoring.scorer import Scorer
 
 pytestmark = pytest.mark.slow
 NAME = "behaviour-default"

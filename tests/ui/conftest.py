@@ -17,7 +17,7 @@ APP = Path(__file__).resolve().parents[2] / "src" / "loanrisk" / "ui" / "app.py"
 @pytest.fixture(scope="package")
 def learned_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A loanrisk home holding lending-club-default v1 (majority + gbdt on 1,500 rows)."""
-    from loanrisk.pipeline import LearnOptions, learn
+    from loanrisk.learn.pipeline import LearnOptions, learn
 
     with home(tmp_path_factory.mktemp("ui-home")) as path:
         # one LightGBM thread: on a shared 2-core machine OpenMP's busy-waiting threads cost more

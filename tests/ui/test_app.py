@@ -99,9 +99,9 @@ def test_models_lists_the_version_with_champion_and_report(model_home: Path) -> 
 def test_applications_counts_tiers_and_drift() -> None:
     from loanrisk.config import get_settings
     from loanrisk.registry import Registry
-    from loanrisk.scorer import Scorer
+    from loanrisk.scoring.scorer import Scorer
     from loanrisk.store import Store
-    from loanrisk.store_tables import Application
+    from loanrisk.store.tables import Application
 
     settings = get_settings()
     model_dir = Registry(settings).download("lending-club-default", 1)

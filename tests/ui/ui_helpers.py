@@ -13,9 +13,9 @@ def seed_watch_store(db_url: str, *, weeks: int = 4) -> int:
 
     from loanrisk.config import get_settings
     from loanrisk.registry import Registry
-    from loanrisk.scorer import Scorer
+    from loanrisk.scoring.scorer import Scorer
     from loanrisk.store import Store
-    from loanrisk.store_tables import Application
+    from loanrisk.store.tables import Application
 
     settings = get_settings()
     model_dir = Registry(settings).download("lending-club-default", 1)

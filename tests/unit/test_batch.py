@@ -12,10 +12,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 from model_factory import build_model_dir  # noqa: E402
 
-from loanrisk.batch import score_table  # noqa: E402
 from loanrisk.config import get_settings  # noqa: E402
 from loanrisk.errors import LoanriskError  # noqa: E402
 from loanrisk.serving import Served  # noqa: E402
+from loanrisk.serving.batch import score_table  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_cli_scores_and_reports(tmp_path: Path, model_dir: Path) -> None:
 def test_file_cells_become_numbers() -> None:
     from decimal import Decimal
 
-    from loanrisk.batch import _number
+    from loanrisk.serving.batch import _number
 
     assert _number("72000") == 72000.0 and _number(" 1.5 ") == 1.5
     assert _number(Decimal("12.25")) == 12.25 and isinstance(_number(Decimal("1")), float)

@@ -16,19 +16,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 from model_factory import build_model_dir  # noqa: E402
 from watch_helpers import fill_store  # noqa: E402
 
-from loanrisk.challenger import (  # noqa: E402
+from loanrisk.config import get_settings  # noqa: E402
+from loanrisk.errors import LoanriskError  # noqa: E402
+from loanrisk.scoring.scorer import Scorer  # noqa: E402
+from loanrisk.serving.challenger import (  # noqa: E402
     ChallengerPolicy,
     ChallengerRouter,
     Guardrails,
     assignment_key,
     bucket,
 )
-from loanrisk.config import get_settings  # noqa: E402
-from loanrisk.errors import LoanriskError  # noqa: E402
-from loanrisk.scorer import Scorer  # noqa: E402
 from loanrisk.store import Store  # noqa: E402
-from loanrisk.store_challenger import ChallengerDecision, compare, save_results  # noqa: E402
-from loanrisk.store_tables import Application  # noqa: E402
+from loanrisk.store.challenger import ChallengerDecision, save_results  # noqa: E402
+from loanrisk.store.tables import Application  # noqa: E402
+from loanrisk.watch.compare import compare  # noqa: E402
 
 NAME = "fixture-default"
 

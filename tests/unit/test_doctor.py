@@ -47,7 +47,7 @@ def test_a_new_home_says_what_to_do_first(fresh_home: Path) -> None:
 def test_ready_then_a_tampered_champion_fails(fresh_home: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from loanrisk.config import get_settings
-    from loanrisk.pipeline import LearnOptions, learn
+    from loanrisk.learn.pipeline import LearnOptions, learn
     from loanrisk.registry import Registry
     from loanrisk.store import Store
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from loanrisk.evaluate import (
+from loanrisk.learn.evaluate import (
     comparison_table,
     compute_metrics,
     evaluate,

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from loanrisk.errors import DataError
-from loanrisk.export import OnnxModel, build_graph, parity, sha256_bytes
 from loanrisk.features import Preprocessor
+from loanrisk.learn.export import OnnxModel, build_graph, parity, sha256_bytes
 from loanrisk.models import make_model
 from loanrisk.onnx_utils import IR_VERSION, ML_OPSET, OPSET, merge
 from loanrisk.schema import Attribute
@@ -105,7 +105,7 @@ def test_merge_keeps_names_apart() -> None:
 
 
 def test_export_stays_light() -> None:
-    code = ("import sys, loanrisk.export, loanrisk.features; "
+    code = ("import sys, loanrisk.learn.export, loanrisk.features; "
             "heavy = {'torch', 'lightgbm', 'sklearn', 'onnx'} & set(sys.modules); "
             "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -13,8 +13,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 from model_factory import PURPOSE, build_model_dir, register_dir  # noqa: E402
 
-from loanrisk.fairness import group_fairness  # noqa: E402
 from loanrisk.registry import Registry  # noqa: E402
+from loanrisk.registry.fairness import group_fairness  # noqa: E402
 
 
 def test_adverse_impact_ratio_is_min_over_max_approval_rate() -> None:

@@ -13,10 +13,10 @@ from model_factory import BAD, GOOD, build_model_dir  # noqa: E402
 
 from loanrisk.config import Settings  # noqa: E402
 from loanrisk.errors import LoanriskError  # noqa: E402
-from loanrisk.lake import export, sql  # noqa: E402
-from loanrisk.scorer import Scorer  # noqa: E402
+from loanrisk.scoring.scorer import Scorer  # noqa: E402
 from loanrisk.store import Store  # noqa: E402
-from loanrisk.store_tables import Application  # noqa: E402
+from loanrisk.store.lake import export, sql  # noqa: E402
+from loanrisk.store.tables import Application  # noqa: E402
 
 
 def _fill(store: Store, scorer: Scorer, n: int) -> list[uuid.UUID]:

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import pytest
 
 from loanrisk.errors import LoanriskError
-from loanrisk.latency import Latency, within_budget
-from loanrisk.pipeline import pick_best
-from loanrisk.repeats import RepeatStats, explain, pick_best_mean
+from loanrisk.learn.repeats import RepeatStats, explain, pick_best_mean
+from loanrisk.learn.stages import pick_best
+from loanrisk.scoring.latency import Latency, within_budget
 
 TIMES = {"majority": Latency(50, 60, 1), "linear": Latency(120, 150, 3),
          "gbdt": Latency(900, 1500, 400), "mlp": Latency(400, 700, 90)}

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from loanrisk.models.mlp import MLPModel
-from loanrisk.train import Dropout, MLPConfig, class_weights, evaluate, make_loss
+from loanrisk.models.train import Dropout, MLPConfig, class_weights, evaluate, make_loss
 
 FAST = {"max_epochs": 15, "progress": False}
 

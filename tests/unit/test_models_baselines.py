@@ -10,8 +10,8 @@ import onnxruntime as ort
 import pandas as pd
 import pytest
 
-from loanrisk.export import OnnxModel, build_graph, parity
 from loanrisk.features import Preprocessor
+from loanrisk.learn.export import OnnxModel, build_graph, parity
 from loanrisk.models import LoanModel, make_model
 from loanrisk.schema import Attribute
 

@@ -13,10 +13,10 @@ import pytest
 from watch_helpers import fill_store, home, records
 
 from loanrisk.datasets import load_bundled
-from loanrisk.monitor import DriftReport, drift_gauges, monitor, psi
-from loanrisk.pipeline import LearnOptions, learn
-from loanrisk.scorer import Scorer
+from loanrisk.learn.pipeline import LearnOptions, learn
+from loanrisk.scoring.scorer import Scorer
 from loanrisk.store import Store
+from loanrisk.watch.monitor import DriftReport, drift_gauges, monitor, psi
 
 # LightGBM with 2 threads on 2 shared cores spins for ~10x longer; tests use one
 ONE_THREAD = {"n_jobs": 1}
@@ -109,7 +109,7 @@ def test_drift_and_replay_on_postgresql(served: dict[str, Any]) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
     from helpers import fresh_pg_schema
 
-    from loanrisk.replay import replay
+    from loanrisk.watch.replay import replay
 
     with fresh_pg_schema() as url:
         shifted = served["fresh"].copy()

@@ -15,8 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 from helpers import application_row  # noqa: E402
 
 from loanrisk.errors import DataError  # noqa: E402
-from loanrisk.outcome_import import load_outcomes  # noqa: E402
 from loanrisk.store import Store  # noqa: E402
+from loanrisk.store.outcome_import import load_outcomes  # noqa: E402
 
 
 def _stored(store: Store) -> list[str]:
@@ -131,7 +131,7 @@ def test_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_stored_classes_put_the_adverse_class_last_whatever_the_json_order() -> None:
-    from loanrisk.outcomes import stored_classes
+    from loanrisk.store.outcomes import stored_classes
 
     assert stored_classes({"bad": 0.3, "good": 0.7}, 0.3) == ["good", "bad"]  # JSONB's order
     assert stored_classes({"good": 0.7, "bad": 0.3}, 0.3) == ["good", "bad"]

@@ -15,10 +15,10 @@ from watch_helpers import add_outcomes, fill_store  # noqa: E402
 
 from loanrisk.config import get_settings  # noqa: E402
 from loanrisk.errors import LoanriskError  # noqa: E402
-from loanrisk.performance import performance  # noqa: E402
 from loanrisk.registry import Registry  # noqa: E402
-from loanrisk.scorer import Scorer  # noqa: E402
+from loanrisk.scoring.scorer import Scorer  # noqa: E402
 from loanrisk.store import Store  # noqa: E402
+from loanrisk.watch.performance import performance  # noqa: E402
 
 NAME = "perf-fixture"
 

@@ -6,7 +6,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from loanrisk.calibration import CalibratedModel, calibrate, fit_scaling
+from loanrisk.learn.calibration import CalibratedModel, calibrate, fit_scaling
 from loanrisk.models import make_model
 from loanrisk.models.tabular import TabularMLPModel, fit_edges
 

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from loanrisk.config import Settings
-from loanrisk.decision import decision_rule, risk_score
 from loanrisk.errors import LoanriskError
-from loanrisk.repeats import RepeatStats, aggregate, explain, pick_best_mean, seeds_for
+from loanrisk.learn.repeats import RepeatStats, aggregate, explain, pick_best_mean, seeds_for
+from loanrisk.scoring.decision import decision_rule, risk_score
 
 
 def stats() -> RepeatStats:
@@ -59,8 +59,8 @@ def test_decision_rule_max_bad_rate_and_approval_rate() -> None:
 
 def _graph(sign: float) -> tuple[bytes, pd.DataFrame, list]:
     """A linear model's one graph on x (monotone +1) and z (free)."""
-    from loanrisk.export import build_graph
     from loanrisk.features import Preprocessor
+    from loanrisk.learn.export import build_graph
     from loanrisk.models.linear import LinearModel
     from loanrisk.schema import Attribute
 
@@ -74,7 +74,7 @@ def _graph(sign: float) -> tuple[bytes, pd.DataFrame, list]:
 
 
 def test_monotone_violations_per_attribute() -> None:
-    from loanrisk.monotone import violations
+    from loanrisk.learn.monotone import violations
 
     for sign, expect in ((1.0, 0.0), (-1.0, 0.5)):
         graph, df, attrs = _graph(sign)
@@ -88,8 +88,9 @@ def test_tune_is_stored_resumable_and_used_by_learn(fresh_home: Path) -> None:
     import optuna
 
     from loanrisk.config import get_settings
-    from loanrisk.pipeline import LearnOptions
-    from loanrisk.tune import TuneOptions, apply_tuned, tune
+    from loanrisk.learn.pipeline import LearnOptions
+    from loanrisk.learn.tune import TuneOptions, tune
+    from loanrisk.learn.tuned import apply_tuned
 
     opts = TuneOptions(model="linear", dataset="lending-club-default", trials=2, sample=1500,
                        progress=False)
@@ -112,7 +113,7 @@ def test_tune_is_stored_resumable_and_used_by_learn(fresh_home: Path) -> None:
 
 
 def test_tune_gbdt_reports_rounds_and_can_prune(fresh_home: Path) -> None:
-    from loanrisk.tune import TuneOptions, tune
+    from loanrisk.learn.tune import TuneOptions, tune
 
     res = tune(TuneOptions(model="gbdt", dataset="lending-club-default", trials=2, sample=1200,
                            progress=False))
@@ -124,7 +125,7 @@ def test_tune_on_ray_shares_one_study(fresh_home: Path) -> None:
     pytest.importorskip("ray", reason="the ray backend needs the scale extra")
     import optuna
 
-    from loanrisk.tune import TuneOptions, tune
+    from loanrisk.learn.tune import TuneOptions, tune
 
     opts = TuneOptions(model="linear", dataset="lending-club-default", trials=5, sample=1200,
                        progress=False, backend="ray", workers=2)
@@ -146,7 +147,7 @@ def test_the_default_trial_is_a_point_of_the_search_space(model: str, design: st
     """The first trial of every study is the shipped default: each of its values is searched."""
     from optuna.trial import FixedTrial
 
-    from loanrisk.tune import DEFAULTS, suggest
+    from loanrisk.learn.tune import DEFAULTS, suggest
 
     defaults = dict(DEFAULTS[model])
     if design == "reference":
@@ -161,7 +162,7 @@ def test_the_default_trial_is_a_point_of_the_search_space(model: str, design: st
 def test_repeated_splits_on_ray_equal_the_local_ones(fresh_home: Path) -> None:
     """`evaluate --backend ray`: the splits after the first run as Ray tasks, same figures."""
     pytest.importorskip("ray", reason="the ray backend needs the scale extra")
-    from loanrisk.pipeline import LearnOptions, learn
+    from loanrisk.learn.pipeline import LearnOptions, learn
 
     base = LearnOptions(dataset="lending-club-default", sample=1500, repeats=3,
                         models=("majority", "linear", "mlp", "gbdt"), mlp={"max_epochs": 3},

@@ -9,7 +9,7 @@ import pytest
 from model_factory import registry_copy
 
 from loanrisk.errors import ModelLoadError, RegistryError
-from loanrisk.pipeline import LearnOptions, learn
+from loanrisk.learn.pipeline import LearnOptions, learn
 from loanrisk.registry import Registry
 
 NAME = "grades-test"

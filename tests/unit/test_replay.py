@@ -9,12 +9,12 @@ from watch_helpers import fill_store, records
 
 from loanrisk.config import get_settings
 from loanrisk.datasets import load_bundled
-from loanrisk.pipeline import LearnOptions, learn
+from loanrisk.learn.pipeline import LearnOptions, learn
 from loanrisk.registry import Registry
-from loanrisk.replay import replay
-from loanrisk.scorer import Scorer
+from loanrisk.scoring.scorer import Scorer
 from loanrisk.store import Store
-from loanrisk.store_tables import Application
+from loanrisk.store.tables import Application
+from loanrisk.watch.replay import replay
 
 # LightGBM with 2 threads on 2 shared cores spins for ~10x longer; tests use one
 ONE_THREAD = {"n_jobs": 1}

@@ -261,7 +261,7 @@ def test_category_labels_round_trip_and_fall_back_to_the_code() -> None:
 
 def test_category_labels_are_in_the_request_schema() -> None:
     """The OpenAPI description of a labelled attribute says what each code means."""
-    from loanrisk.validation import build_request_model
+    from loanrisk.scoring.validation import build_request_model
 
     manifest = {"name": "m", "features": ["term"], "inputs": {"term": "string"}}
     schema = {"attributes": [{"name": "term", "type": "categorical", "description": "Loan term.",

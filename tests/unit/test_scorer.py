@@ -15,7 +15,7 @@ from model_factory import BAD, GOOD, build_model_dir  # noqa: E402
 
 from loanrisk.config import Settings  # noqa: E402
 from loanrisk.errors import ModelLoadError  # noqa: E402
-from loanrisk.scorer import Scorer  # noqa: E402
+from loanrisk.scoring.scorer import Scorer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +127,9 @@ def test_one_application_repeatedly_gives_the_same_decision(binary: Path) -> Non
 
 
 def test_serving_path_imports_no_training_stack() -> None:
-    code = ("import sys; import loanrisk.api.app, loanrisk.scorer, loanrisk.store, "
-            "loanrisk.validation, loanrisk.lake, loanrisk.serving, loanrisk.cli_service; "
+    code = ("import sys; import loanrisk.api.app, loanrisk.scoring.scorer, loanrisk.store, "
+            "loanrisk.scoring.validation, loanrisk.store.lake, loanrisk.serving, "
+            "loanrisk.cli.service; "
             "bad = [m for m in ('torch', 'lightgbm', 'sklearn', 'mlflow', 'onnx', 'pandas', "
             "'matplotlib') if m in sys.modules]; print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -187,7 +188,7 @@ def test_float32_noise_never_adds_or_reorders_reasons(binary: Path) -> None:
 
 
 def test_reason_words_fit_the_value(binary: Path) -> None:
-    from loanrisk.scorer import phrase_sides, without_side
+    from loanrisk.scoring.words import phrase_sides, without_side
 
     assert phrase_sides("Income is low") == ("low", "Income is high")
     assert phrase_sides("Loan term is long") == ("high", "Loan term is short")

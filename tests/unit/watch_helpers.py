@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 from helpers import home  # noqa: E402,F401  (re-exported for the watch tests)
 
 from loanrisk.store import Store  # noqa: E402
-from loanrisk.store_tables import Application, Outcome  # noqa: E402
+from loanrisk.store.tables import Application, Outcome  # noqa: E402
 
 
 def cell(v: Any) -> Any:

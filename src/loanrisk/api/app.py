@@ -36,9 +36,9 @@ from loanrisk.api.ratelimit import make_limiter
 from loanrisk.api.routes import admin, applications, health, score
 from loanrisk.config import Settings, get_settings
 from loanrisk.errors import LoanriskError
+from loanrisk.scoring.validation import error_message
 from loanrisk.serving import ModelHolder
 from loanrisk.store import Store, StoreError
-from loanrisk.validation import error_message
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ import hashlib
 import json
 from typing import Any
 
-from loanrisk.scorer import Decision
+from loanrisk.scoring.scorer import Decision
+from loanrisk.scoring.validation import METADATA
 from loanrisk.serving import Served
-from loanrisk.validation import METADATA
 
 MAX_BATCH = 1000
 

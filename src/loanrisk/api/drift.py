@@ -101,7 +101,7 @@ class DriftGauges(Collector):
     def refresh(self) -> dict[str, Any] | None:
         """Compute drift now over the configured window (the served version's reference)."""
         from loanrisk.errors import LoanriskError
-        from loanrisk.monitor import monitor
+        from loanrisk.watch.monitor import monitor
 
         cur = self.holder.current
         if cur is None:

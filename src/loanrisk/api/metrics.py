@@ -58,7 +58,7 @@ class Metrics:
             "(LOANRISK_RATE_LIMIT_URL) could not be reached.", registry=self.registry)
 
     def challenged(self, results: list[Any]) -> None:
-        """Count one application's challenger results (loanrisk.challenger.ChallengerResult)."""
+        """Count one application's challenger results (serving.challenger.ChallengerResult)."""
         for r in results:
             self.challenger.labels(r.role, "error" if r.error else "ok").inc()
 

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from loanrisk.outcomes import ADVERSE_WORDS, GOOD_WORDS
-from loanrisk.validation import Ref128, Word64
+from loanrisk.scoring.validation import Ref128, Word64
+from loanrisk.store.outcomes import ADVERSE_WORDS, GOOD_WORDS
 
 PROBS_EXAMPLE = {"good": 0.91, "bad": 0.09}
 

@@ -20,8 +20,8 @@ from fastapi.openapi.utils import get_openapi
 
 from loanrisk.api.decide import MAX_BATCH
 from loanrisk.api.models import ErrorResponse, InternalError, Message
-from loanrisk.outcomes import outcome_lookup
 from loanrisk.serving import ModelHolder, Served
+from loanrisk.store.outcomes import outcome_lookup
 
 APPLICATION = "Application"
 REQUEST_ID_HEADER = {"description": "The request's id: the caller's X-Request-ID when it is a "
@@ -130,7 +130,7 @@ def _any_case(word: str) -> str:
 
 
 def outcome_pattern(classes: list[str]) -> str:
-    """The words an outcome of the served model may be (see loanrisk.outcomes), as a pattern."""
+    """The words an outcome of the served model may be (store.outcomes), as a pattern."""
     words = sorted(outcome_lookup(classes), key=lambda w: (-len(w), w))
     return f"^{_SPACE}(?:{'|'.join(_any_case(w) for w in words)}){_SPACE}$"
 

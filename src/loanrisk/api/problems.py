@@ -11,7 +11,7 @@ body, header, query and path validation, of outcome batches) goes through :func:
 
 So a 4 KB body of a thousand empty applications, or 65 KB of unknown keys, answers a few KB.
 The messages themselves come from the service's code or from pydantic's rule descriptions
-(:func:`loanrisk.validation.error_message` strips the parts that quote input).
+(:func:`loanrisk.scoring.validation.error_message` strips the parts that quote input).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 
 from loanrisk.errors import DataError
-from loanrisk.models import class_selector
+from loanrisk.models.base import class_selector
 
 DEFAULTS: dict[str, Any] = {
     "n_estimators": 1000, "learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20,

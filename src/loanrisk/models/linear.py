@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 
 from loanrisk.errors import DataError
-from loanrisk.models import class_selector
+from loanrisk.models.base import class_selector
 
 
 def _expit(z: np.ndarray) -> np.ndarray:

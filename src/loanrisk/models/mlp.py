@@ -1,6 +1,6 @@
 """A small multilayer perceptron trained with torch; its ONNX graph is written by hand.
 
-torch is imported here and in ``loanrisk.train`` only, and this module only when an mlp is built:
+torch is imported here and in ``models.train`` only, and this module only when an mlp is built:
 serving runs the ONNX graph (Gemm + Relu per layer, then Softmax or Sigmoid) with onnxruntime.
 Binary targets use ONE logit: BCE-with-logits in training, one sigmoid at prediction time.
 """
@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from loanrisk.errors import DataError
-from loanrisk.train import MLPConfig, build_network, class_weights, make_loss, resolve_device
-from loanrisk.train import train as train_loop
+from loanrisk.models.train import MLPConfig, build_network, class_weights, make_loss, resolve_device
+from loanrisk.models.train import train as train_loop
 
 
 def _config(base: MLPConfig | None, seed: int, overrides: dict[str, Any]) -> MLPConfig:

@@ -12,7 +12,7 @@ import streamlit as st
 from loanrisk.config import Settings, get_settings
 from loanrisk.errors import ModelLoadError
 from loanrisk.registry import Registry, VersionInfo
-from loanrisk.scorer import Scorer
+from loanrisk.scoring.scorer import Scorer
 from loanrisk.ui import data
 
 PICKED = "loanrisk_picked"  # session-state key of the sidebar's choice

@@ -133,7 +133,7 @@ def recent_applications(settings: Settings, *, limit: int = 500,
     from sqlalchemy import select
 
     from loanrisk.store import Store
-    from loanrisk.store_tables import Application
+    from loanrisk.store.tables import Application
 
     store = Store(url, upgrade=False)
     try:
@@ -157,11 +157,11 @@ def drift_table(apps: pd.DataFrame, manifest: dict[str, Any], settings: Settings
                 ) -> pd.DataFrame | None:
     """PSI per attribute of these applications against the version's training data.
 
-    None when ``loanrisk.monitor`` is not installed in this build. Columns: attribute, psi,
+    None when ``loanrisk.watch.monitor`` is not installed in this build. Columns: attribute, psi,
     level; worst first. ``__score__`` is the predicted probability of the worst class.
     """
     try:
-        from loanrisk import monitor
+        from loanrisk.watch import monitor
     except ImportError:
         return None
     attrs = pd.DataFrame(list(apps["attributes"]))

@@ -1,6 +1,7 @@
 """The Decide form: fields from a version's manifest and schema, examples, scoring (no Streamlit).
 
-Scoring is in-process with :class:`loanrisk.scorer.Scorer`, or through the decision service's
+Scoring is in-process with :class:`~loanrisk.scoring.scorer.Scorer`, or through the decision
+service's
 ``POST /v1/score`` when ``LOANRISK_API_URL`` is set (with ``LOANRISK_API_KEY`` as the bearer
 key). Both give the same dict: decision, probabilities, risk_score, risk_tier, reasons, model.
 Through the service, staff keying in a paper or phone application can also submit it
@@ -16,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from loanrisk.errors import LoanriskError
-from loanrisk.scorer import Scorer, without_side
-from loanrisk.validation import RequestValidator, numeric_bounds
+from loanrisk.scoring.scorer import Scorer
+from loanrisk.scoring.validation import RequestValidator, numeric_bounds
+from loanrisk.scoring.words import without_side
 
 MISSING = "(missing)"  # how an empty optional category is shown in a selectbox
 

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import Api, make_api  # noqa: E402
 from model_factory import build_model_dir  # noqa: E402
 
-from loanrisk.store_tables import Application, ChallengerDecision  # noqa: E402
+from loanrisk.store.tables import Application, ChallengerDecision  # noqa: E402
 
 
 def _apps(n: int, seed: int = 0) -> list[dict[str, Any]]:

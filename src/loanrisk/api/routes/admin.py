@@ -23,13 +23,13 @@ from loanrisk.api.models import (
     VersionPublic,
 )
 from loanrisk.api.routes.score import ERRORS as SCORE_ERRORS
-from loanrisk.challenger import ChallengerPolicy
 from loanrisk.errors import (
     LoanriskError,
     RegistryError,
     RegistryUnavailable,
 )
 from loanrisk.serving import ModelHolder, public_text
+from loanrisk.serving.challenger import ChallengerPolicy
 from loanrisk.store import KeyInfo
 
 log = logging.getLogger(__name__)
@@ -212,7 +212,7 @@ def set_challenger(body: ChallengerRequest, admin: AdminDep, service: ServiceDep
 def outcomes(body: OutcomeBatch, admin: AdminDep, service: ServiceDep) -> Any:
     import pandas as pd
 
-    from loanrisk.outcome_import import OutcomeRowsError, load_outcomes
+    from loanrisk.store.outcome_import import OutcomeRowsError, load_outcomes
 
     rows = [{"application_id": str(r.application_id or ""), "external_ref": r.external_ref,
              "outcome": r.outcome, "source": r.source,

@@ -30,12 +30,12 @@ from loanrisk.api.models import (
     OutcomePublic,
 )
 from loanrisk.api.routes.score import ERRORS
-from loanrisk.challenger import assignment_key
-from loanrisk.outcomes import outcome_error, stored_classes
+from loanrisk.scoring.validation import HEADER_TOKEN, IDENTIFIER
+from loanrisk.serving.challenger import assignment_key
 from loanrisk.store import DuplicateApplication, KeyInfo, Store
-from loanrisk.store_challenger import challenger_objects
-from loanrisk.store_tables import Application
-from loanrisk.validation import HEADER_TOKEN, IDENTIFIER
+from loanrisk.store.challenger import challenger_objects
+from loanrisk.store.outcomes import outcome_error, stored_classes
+from loanrisk.store.tables import Application
 
 router = APIRouter(prefix="/v1/applications", tags=["applications"])
 IdemDep = Annotated[str | None, Header(

@@ -55,7 +55,7 @@ def _drift(apps: pd.DataFrame, p: common.Picked | None) -> None:
         st.warning(f"Drift could not be computed: {exc}")
         return
     if table is None:
-        st.info("Drift monitoring is not part of this build (`loanrisk.monitor` is not "
+        st.info("Drift monitoring is not part of this build (`loanrisk.watch.monitor` is not "
                 "installed); decisions and tiers above are still current.")
         return
     st.caption(f"Population stability (PSI) of the {len(mine)} most recent applications scored "

@@ -11,10 +11,10 @@ import pandas as pd
 import streamlit as st
 
 from loanrisk.errors import LoanriskError
-from loanrisk.scorer import Scorer
+from loanrisk.scoring.scorer import Scorer
+from loanrisk.scoring.validation import CHANNELS
 from loanrisk.ui import common, forms
 from loanrisk.ui.forms import FieldSpec
-from loanrisk.validation import CHANNELS
 
 TIER_COLOUR = {"low": "green", "medium": "orange", "high": "red"}
 

@@ -18,7 +18,7 @@ WINDOWS = {"7 days": "7d", "30 days": "30d", "90 days": "90d", "everything": Non
 
 
 def _performance(name: str, since: str | None, settings: Any) -> None:
-    from loanrisk.performance import as_frame, performance
+    from loanrisk.watch.performance import as_frame, performance
 
     st.subheader("Live performance")
     try:
@@ -51,7 +51,7 @@ def _performance(name: str, since: str | None, settings: Any) -> None:
 
 
 def _challenger(name: str, since: str | None, settings: Any, classes: list[str]) -> None:
-    from loanrisk.store_challenger import compare
+    from loanrisk.watch.compare import compare
 
     st.subheader("Champion vs challenger")
     try:
@@ -68,7 +68,7 @@ def _challenger(name: str, since: str | None, settings: Any, classes: list[str])
 
 
 def _fairness(p: common.Picked, settings: Any) -> None:
-    from loanrisk.fairness import version_fairness
+    from loanrisk.registry.fairness import version_fairness
 
     st.subheader("Fairness")
     model_dir = common.model_dir(p.version)
@@ -95,7 +95,7 @@ def _fairness(p: common.Picked, settings: Any) -> None:
 
 
 def _replay(name: str, since: str | None, settings: Any) -> None:
-    from loanrisk.replay import replay
+    from loanrisk.watch.replay import replay
 
     st.subheader("Decision replay")
     st.caption("Re-score the stored applications of the window with the very version that "
@@ -122,8 +122,8 @@ def _replay(name: str, since: str | None, settings: Any) -> None:
 def _record_outcomes(url: str) -> None:
     """Upload a servicing or audit file; check every row, then record the good ones."""
     from loanrisk.datasets import read_upload
-    from loanrisk.outcome_import import load_outcomes
     from loanrisk.store import Store
+    from loanrisk.store.outcome_import import load_outcomes
 
     st.subheader("Record outcomes")
     st.caption("A servicing or audit file (CSV or Parquet): application_id or external_ref, "

@@ -1,0 +1,96 @@
+"""``learn()``: from a loan table to a registered, servable model version.
+
+A short list of calls, one per pipeline stage.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from loanrisk.config import Settings, get_settings
+from loanrisk.learn.report import write_report
+from loanrisk.learn.stages import (
+    fit_models,
+    guard_leakage,
+    load_inputs,
+    pick_best,
+    prepare,
+    quality_checks,
+    time_models,
+    write_version_dir,
+)
+from loanrisk.learn.types import (
+    ALL_MODELS,
+    LearnOptions,
+    LearnResult,
+    TrainedModel,
+    check_options,
+)
+from loanrisk.profile import profile
+from loanrisk.registry import Registry
+from loanrisk.scoring.latency import within_budget
+from loanrisk.split import split
+
+__all__ = ["ALL_MODELS", "LearnOptions", "LearnResult", "TrainedModel", "learn"]
+
+log = logging.getLogger(__name__)
+
+
+def learn(opts: LearnOptions, settings: Settings | None = None) -> LearnResult:
+    """Extract, validate, profile, guard, split, fit, export, evaluate, register and promote."""
+    settings = settings or get_settings()
+    check_options(opts)
+    settings.ensure_home()
+    df, schema = load_inputs(opts)
+    name = opts.name or opts.dataset or schema.name
+    df = prepare(df, schema, sample=opts.sample, seed=opts.seed)
+    y = schema.encode_target(df[schema.target])
+    attrs = schema.feature_attributes(allow_leaky=opts.allow_leaky)
+    prof = profile(df, schema)
+    leaks = guard_leakage(df, schema, allow_leaky=opts.allow_leaky, seed=opts.seed,
+                          threshold=settings.leakage_threshold)
+    if opts.use_tuned:
+        from loanrisk.learn.tuned import apply_tuned
+
+        opts = apply_tuned(opts, settings, key=opts.dataset or schema.name)
+    parts = split(y, seed=opts.seed, names=schema.classes)
+    pre, trained = fit_models(opts, schema, df, y, parts, attrs)
+    time_models(trained, schema=schema, attrs=attrs, pre=pre, df=df, parts=parts,
+                settings=settings)
+    budget = opts.max_latency_us if opts.max_latency_us is not None else settings.max_latency_us
+    among = within_budget({t.name: t.latency for t in trained if t.latency is not None}, budget)
+    stats = None
+    if opts.repeats > 1:
+        from loanrisk.learn.repeats import run_repeats
+
+        stats = run_repeats(opts, schema, df, y, attrs, first=trained, among=among)
+        best = next(t for t in trained if t.name == stats.best)
+    else:
+        best = pick_best(trained, metric=schema.primary_metric, among=among)
+    extras = quality_checks(trained, best=best, schema=schema, attrs=attrs, df=df, parts=parts,
+                            y_eval=y[parts.eval], settings=settings)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    report_dir = settings.reports_dir / name / stamp
+    version_dir = write_version_dir(report_dir / "model", best=best, schema=schema, attrs=attrs,
+                                    df=df, y=y, parts=parts, opts=opts, leaks=leaks, name=name,
+                                    input_types=pre.input_types_, decision=extras["decision"])
+    result = LearnResult(name, schema, trained, leaks, best.name, report_dir, {},
+                         y_eval=y[parts.eval], repeats=stats, seed=opts.seed,
+                         extras={**extras, "tuned_from": dict(opts.tuned_from),
+                                 "latency_budget_us": budget})
+    run_id = None
+    if opts.register:
+        from loanrisk.learn.tracking import log_run
+
+        registry = Registry(settings)
+        result.version, result.promotion, run_id = log_run(
+            name=name, opts=opts, result=result, version_dir=version_dir, registry=registry,
+        )
+    result.summary = write_report(result, prof=prof, allow_leaky=opts.allow_leaky,
+                                  used=[a.name for a in attrs])
+    if run_id is not None:
+        from loanrisk.learn.tracking import attach_report
+
+        attach_report(registry, run_id, report_dir)
+    return result

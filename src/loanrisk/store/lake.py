@@ -1,0 +1,143 @@
+"""The lake and warehouse: stored applications and outcomes as Parquet by day, DuckDB over it.
+
+Layout (under ``settings.lake_dir``)::
+
+    applications/day=YYYY-MM-DD/part-0.parquet   one row per application with its decision
+    outcomes/day=YYYY-MM-DD/part-0.parquet       one row per recorded outcome
+
+Export rewrites each day's file whole (written to a temporary name, then renamed), so
+re-exporting is idempotent and a reader never sees half a file. ``sql`` answers DuckDB SQL over
+the views ``applications`` and ``outcomes`` (the Athena/Redshift role).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import select
+
+from loanrisk.config import Settings, get_settings
+from loanrisk.errors import LoanriskError
+from loanrisk.store import Store
+from loanrisk.store.tables import Application, Outcome
+
+APP_SCHEMA = pa.schema([
+    ("id", pa.string()), ("created_at", pa.timestamp("us", tz="UTC")), ("channel", pa.string()),
+    ("api_key_id", pa.string()), ("applicant_id", pa.string()), ("external_ref", pa.string()),
+    ("decision", pa.string()), ("risk_score", pa.float64()), ("risk_tier", pa.string()),
+    ("probabilities", pa.string()), ("reasons", pa.string()), ("attributes", pa.string()),
+    ("model_name", pa.string()), ("model_version", pa.int64()), ("model_sha256", pa.string()),
+    ("served_by", pa.string()),
+])
+OUTCOME_SCHEMA = pa.schema([
+    ("application_id", pa.string()), ("outcome", pa.string()), ("source", pa.string()),
+    ("recorded_at", pa.timestamp("us", tz="UTC")),
+])
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote."""
+
+    applications: int
+    outcomes: int
+    days: int
+    lake_dir: Path
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _app_row(a: Application) -> dict[str, Any]:
+    return {"id": str(a.id), "created_at": _utc(a.created_at), "channel": a.channel,
+            "api_key_id": str(a.api_key_id), "applicant_id": a.applicant_id,
+            "external_ref": a.external_ref, "decision": a.decision, "risk_score": a.risk_score,
+            "risk_tier": a.risk_tier, "probabilities": json.dumps(a.probabilities),
+            "reasons": json.dumps(a.reasons), "attributes": json.dumps(a.attributes),
+            "model_name": a.model_name, "model_version": a.model_version,
+            "model_sha256": a.model_sha256, "served_by": a.served_by}
+
+
+def _write_days(base: Path, rows: list[dict[str, Any]], schema: pa.Schema, ts: str) -> set[str]:
+    by_day: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_day.setdefault(r[ts].strftime("%Y-%m-%d"), []).append(r)
+    base.mkdir(parents=True, exist_ok=True)
+    for day, day_rows in by_day.items():
+        part = base / f"day={day}"
+        part.mkdir(exist_ok=True)
+        tmp = part / f".part-0.{os.getpid()}.tmp"
+        pq.write_table(pa.Table.from_pylist(day_rows, schema=schema), tmp)
+        os.replace(tmp, part / "part-0.parquet")
+    for stale in base.glob("day=*"):  # days with no rows any more (a store was reset)
+        if stale.name.removeprefix("day=") not in by_day:
+            shutil.rmtree(stale, ignore_errors=True)
+    return set(by_day)
+
+
+def export(settings: Settings | None = None, *, store: Store | None = None) -> ExportResult:
+    """Export every stored application and outcome to the lake (idempotent: same files)."""
+    settings = settings or get_settings()
+    own = store is None
+    store = store or Store(settings.resolved_database_url)
+    try:
+        with store.session() as s:
+            apps = [_app_row(a) for a in s.scalars(select(Application)
+                                                   .order_by(Application.created_at))]
+            outs = [{"application_id": str(o.application_id), "outcome": o.outcome,
+                     "source": o.source, "recorded_at": _utc(o.recorded_at)}
+                    for o in s.scalars(select(Outcome).order_by(Outcome.id))]
+    finally:
+        if own:
+            store.close()
+    lake = settings.lake_dir
+    days = _write_days(lake / "applications", apps, APP_SCHEMA, "created_at")
+    _write_days(lake / "outcomes", outs, OUTCOME_SCHEMA, "recorded_at")
+    return ExportResult(applications=len(apps), outcomes=len(outs), days=len(days),
+                        lake_dir=lake)
+
+
+def connect(settings: Settings | None = None) -> Any:
+    """An in-memory DuckDB connection with views ``applications`` and ``outcomes``."""
+    import duckdb
+
+    settings = settings or get_settings()
+    lake = settings.lake_dir
+    con = duckdb.connect(":memory:")
+    for view, schema in (("applications", APP_SCHEMA), ("outcomes", OUTCOME_SCHEMA)):
+        if any((lake / view).glob("day=*/*.parquet")):
+            glob = str(lake / view / "day=*" / "*.parquet").replace("'", "''")
+            con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{glob}', "
+                        "hive_partitioning = true, union_by_name = true)")
+        else:  # an empty view with the right columns, so queries still run
+            con.register(f"_{view}_empty", pa.Table.from_pylist([], schema=schema))
+            con.execute(f"CREATE VIEW {view} AS SELECT *, NULL::VARCHAR AS day "
+                        f"FROM _{view}_empty")
+    return con
+
+
+def sql(query: str, *, settings: Settings | None = None) -> pa.Table:
+    """Run DuckDB SQL over the lake; LoanriskError with DuckDB's message when it fails."""
+    import duckdb
+
+    con = connect(settings)
+    try:
+        rel = con.sql(query)
+        if rel is None:  # a statement without rows
+            return pa.table({})
+        fetch = getattr(rel, "to_arrow_table", None) or rel.arrow  # duckdb >= 1.4 / older
+        return fetch()
+    except duckdb.Error as exc:
+        raise LoanriskError(f"SQL failed: {str(exc).splitlines()[0]} (views: applications, "
+                            "outcomes; run `loanrisk export` to refresh them)") from exc
+    finally:
+        con.close()
