@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import struct
 import time
 from typing import Any
 
@@ -33,7 +34,22 @@ from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 log = logging.getLogger("uvicorn.error")
 IDLE_SECONDS = 1.0  # a connection with no request for this long while draining is closed
+ACCEPT_SECONDS = 1.0  # at most this long to accept what the kernel queued before closing
 KILL_MARGIN = 5.0  # the supervisor waits grace + this for its workers, then kills them
+
+
+def _queued(server: Any) -> int:
+    """Connections the kernel has queued on a listening TCP socket and nobody accepted yet
+    (Linux: ``tcpi_unacked`` of TCP_INFO on a listener is its accept-queue length; 0 where this
+    cannot be read)."""
+    total = 0
+    for sock in getattr(server, "sockets", ()) or ():
+        try:
+            info = sock.getsockopt(socket.IPPROTO_TCP, getattr(socket, "TCP_INFO", 11), 104)
+            total += struct.unpack_from("I", info, 24)[0]
+        except (OSError, struct.error, TypeError):
+            pass
+    return total
 
 
 def _busy(conn: object) -> bool:
@@ -57,7 +73,13 @@ class DrainingServer(Server):
         log.info("Shutting down: draining %d connection(s), grace %s s",
                  len(state.connections), grace)
         state.default_headers = [*state.default_headers, (b"connection", b"close")]
-        for _ in range(3):  # let the loop accept what the kernel has queued for the listener
+        # let the loop accept what the kernel has queued for the listener (a connection left in
+        # the accept queue when the listener closes is reset), then close it in the same turn
+        settle = loop.time() + ACCEPT_SECONDS
+        for turn in range(10_000):
+            if turn >= 3 and (not any(_queued(server) for server in self.servers)
+                              or loop.time() > settle):
+                break
             await asyncio.sleep(0)
         for server in self.servers:
             server.close()
