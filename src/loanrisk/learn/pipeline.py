@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from loanrisk.config import Settings, get_settings
 from loanrisk.learn.report import write_report
@@ -32,17 +33,26 @@ from loanrisk.registry import Registry
 from loanrisk.scoring.latency import within_budget
 from loanrisk.split import split
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from loanrisk.schema import Schema
+
 __all__ = ["ALL_MODELS", "LearnOptions", "LearnResult", "TrainedModel", "learn"]
 
 log = logging.getLogger(__name__)
 
 
-def learn(opts: LearnOptions, settings: Settings | None = None) -> LearnResult:
-    """Extract, validate, profile, guard, split, fit, export, evaluate, register and promote."""
+def learn(opts: LearnOptions, settings: Settings | None = None, *,
+          table: pd.DataFrame | None = None, schema: Schema | None = None) -> LearnResult:
+    """Extract, validate, profile, guard, split, fit, export, evaluate, register and promote.
+
+    The rows come from ``opts`` (a bundled dataset, or a file with its schema file), or from
+    ``table`` with its ``schema`` in memory (learning from the store passes them so)."""
     settings = settings or get_settings()
     check_options(opts)
     settings.ensure_home()
-    df, schema = load_inputs(opts)
+    df, schema = load_inputs(opts, table=table, schema=schema)
     name = opts.name or opts.dataset or schema.name
     df = prepare(df, schema, sample=opts.sample, seed=opts.seed)
     y = schema.encode_target(df[schema.target])

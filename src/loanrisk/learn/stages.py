@@ -16,7 +16,7 @@ import pandas as pd
 
 from loanrisk import __version__, manifest
 from loanrisk.config import Settings
-from loanrisk.datasets import load_bundled, load_table
+from loanrisk.datasets import fit_to_schema, load_bundled, load_table
 from loanrisk.errors import LeakageError, LoanriskError
 from loanrisk.integrity import sha256_file
 from loanrisk.learn.evaluate import evaluate, is_better
@@ -33,8 +33,21 @@ from loanrisk.scoring.latency import ServingContext, measure
 log = logging.getLogger(__name__)
 
 
-def load_inputs(opts: LearnOptions) -> tuple[pd.DataFrame, Schema]:
-    """The raw table and its schema, from a bundled dataset or a user's files."""
+def load_inputs(opts: LearnOptions, *, table: pd.DataFrame | None = None,
+                schema: Schema | None = None) -> tuple[pd.DataFrame, Schema]:
+    """The raw table and its schema: a table in memory with its schema, a bundled dataset, or a
+    user's files."""
+    if table is not None or schema is not None:
+        if table is None or schema is None:
+            raise LoanriskError("learn() from a table in memory needs both the table and its "
+                                "schema")
+        if opts.dataset or opts.data is not None or opts.schema is not None:
+            raise LoanriskError("learn() was given a table and also --dataset/--data/--schema: "
+                                "give one source")
+        df = fit_to_schema(table, schema, where="the table given to learn()")
+        if not schema.classes:
+            schema = schema.with_classes_from(df[schema.target])
+        return df, schema
     if opts.dataset:
         if opts.data is not None or opts.schema is not None:
             raise LoanriskError(f"--dataset {opts.dataset} and --data/--schema both say what to "
@@ -131,6 +144,9 @@ def model_overrides(name: str, opts: LearnOptions, pre: Any, attrs: list[Any],
         return {"monotone": monotone_vector(pre, attrs), **opts.gbdt}
     if name == "linear":
         return dict(opts.linear)
+    if name == "scorecard":
+        return {"columns": scorecard_columns(pre), "monotone": monotone_vector(pre, attrs),
+                **opts.scorecard}
     if name == "ensemble":
         missing = [m for m in ENSEMBLE_MEMBERS if m not in fitted]
         if missing:
@@ -145,6 +161,15 @@ def monotone_vector(pre: Any, attrs: list[Any]) -> list[int]:
     signs = {a.name: a.monotone for a in attrs}
     # only value columns carry the direction; missing indicators and one-hot columns stay free
     return [int(signs.get(src, 0)) if name == src else 0
+            for name, src in zip(pre.feature_names_, pre.feature_sources_, strict=True)]
+
+
+def scorecard_columns(pre: Any) -> list[dict[str, Any]]:
+    """Each preprocessed column's name, attribute and (value columns) the scaling to undo."""
+    stats = {st["name"]: st for st in pre.numeric_}
+    return [{"name": name, "source": src,
+             "center": stats[src]["center"] if name == src and src in stats else 0.0,
+             "scale": stats[src]["scale"] if name == src and src in stats else 1.0}
             for name, src in zip(pre.feature_names_, pre.feature_sources_, strict=True)]
 
 

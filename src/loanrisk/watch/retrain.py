@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -150,7 +149,8 @@ def _already_ran(settings: Settings, *, model: str, key: str) -> int | None:
 
 
 def learn_from_store(opts: RetrainOptions, settings: Settings | None = None) -> RetrainResult:
-    """Extract, write the table under the home, learn with the champion's schema, gate.
+    """Extract the stored applications with outcomes, learn from them in memory with the
+    champion's schema, gate.
 
     Raises LoanriskError when there is no champion, too few labelled applications, or the
     data does not fit the champion's schema.
@@ -174,18 +174,12 @@ def learn_from_store(opts: RetrainOptions, settings: Settings | None = None) -> 
             "outcomes with POST /v1/applications/{id}/outcome or widen --since"
             + (f" ({counts['unlabelled']} outcomes are not classes of the schema: "
                f"{schema.classes})" if counts["unlabelled"] else ""))
-    work = settings.home / "retrain" / opts.model / re.sub(r"[^A-Za-z0-9@._-]", "_", key)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    table.to_parquet(work / "data.parquet", index=False)
-    schema.save(work / "schema.json")
     log.info("learning %s from %d stored + %d original rows (key %s)", opts.model,
              counts["store"], counts["dataset"], key)
-    res = learn(LearnOptions(data=work / "data.parquet", schema=work / "schema.json",
-                             name=opts.model, models=opts.models, seed=opts.seed,
+    res = learn(LearnOptions(name=opts.model, models=opts.models, seed=opts.seed,
                              progress=opts.progress, promote=opts.promote, force=opts.force,
                              gbdt=dict(opts.gbdt)),
-                settings)
+                settings, table=table, schema=schema)
     out = RetrainResult(key, False, counts["store"], counts["dataset"], counts["unlabelled"])
     if res.version is not None:
         out.version = res.version.version
