@@ -93,6 +93,9 @@ class Settings(BaseSettings):
                                  "reads the newest `loanrisk monitor` report).")
     drift_window: str = Field(default="7d", description="The window the service's drift "
                               "gauges cover.")
+    audit_retention_days: int | None = Field(default=None, ge=1, description="`loanrisk audit "
+                                             "purge` without --before deletes audit rows older "
+                                             "than this many days (default: keep them all).")
 
     @property
     def resolved_tracking_uri(self) -> str:

@@ -21,6 +21,7 @@ from starlette.routing import compile_path, get_route_path
 
 from loanrisk import __version__
 from loanrisk.api import openapi
+from loanrisk.api.audit import RefusalAuditMiddleware
 from loanrisk.api.decide import InvalidRequest
 from loanrisk.api.deps import Service
 from loanrisk.api.drift import DriftGauges
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None, *, model_name: str | None = Non
     install_log_request_ids()
     app.add_middleware(LastResortMiddleware)  # an unexpected error: 500, logged by type only
     app.add_middleware(BodyLimitMiddleware, limit=settings.body_limit_bytes)
+    app.add_middleware(RefusalAuditMiddleware, store=store)  # refused submissions, 413s too
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

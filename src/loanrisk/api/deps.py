@@ -126,6 +126,7 @@ async def call_context(request: Request,
     """Key (401/429) and served model (503) in one dependency: the hot paths solve few."""
     service: Service = request.app.state.service
     key = await authenticate(service, creds)
+    request.state.loanrisk_key = key  # a refused submission's audit row names its key
     served = service.holder.current  # read once: this request finishes on this model
     if served is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no model loaded yet",

@@ -76,6 +76,31 @@ class ApplicationPage(BaseModel):
                              "page; null on the last page.")
 
 
+class AuditEntryPublic(BaseModel):
+    """One access-audit row (GET /v1/admin/audit)."""
+
+    id: int
+    at: str = Field(description="UTC time, microseconds.")
+    action: str
+    key_id: str | None = None
+    channel: str | None = None
+    request_id: str | None = None
+    endpoint: str | None = None
+    status: int | None = None
+    application_id: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict, description="Names, counts and "
+                                    "versions; never applicant values.")
+    hash: str = Field(description="SHA-256 over the previous row's hash and this row.")
+
+
+class AuditPage(BaseModel):
+    """One page of the access audit, newest first."""
+
+    items: list[AuditEntryPublic]
+    next: int | None = Field(default=None, description="Pass as `before` for the next (older) "
+                             "page; null on the last page.")
+
+
 class ApplicationDetail(ApplicationPublic):
     """A stored application with its attributes and outcomes (GET /v1/applications/{id})."""
 

@@ -2,11 +2,11 @@
 commands; each other module adds one group of commands beside its pipeline stage (``register``),
 all of them sharing :mod:`~loanrisk.cli.common`."""
 
-from loanrisk.cli import doctor, keys, outcomes, quality, service, ui, watch
+from loanrisk.cli import audit, doctor, keys, outcomes, quality, service, ui, watch
 from loanrisk.cli.main import app, main
 
 # the order the commands are listed in `loanrisk --help`
-for _group in (service, keys, outcomes, doctor, watch, quality, ui):
+for _group in (service, keys, audit, outcomes, doctor, watch, quality, ui):
     _group.register(app)
 
 __all__ = ["app", "main"]

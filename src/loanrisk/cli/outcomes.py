@@ -39,9 +39,13 @@ def outcomes_load(
         existing_sqlite(database)
     df = read_any(file)
     stem = file.name.split(".")[0] or "outcomes"
-    res = load_outcomes(store_for(database), df, where=str(file), source=source,
+    store = store_for(database)
+    res = load_outcomes(store, df, where=str(file), source=source,
                         skip_invalid=skip_invalid, dry_run=dry_run,
                         rejected_path=file.with_name(stem + ".rejected.csv"))
+    if res.recorded and not res.dry_run:
+        store.audit("outcome batch", endpoint="cli outcomes load",
+                    details={"recorded": res.recorded, "applications": res.applications})
     verb = "would record" if res.dry_run else "recorded"
     console.print(f"{verb} {res.recorded:,} outcome(s) for {res.applications:,} application(s) "
                   f"from {res.rows:,} row(s); {res.unchanged:,} already recorded (unchanged)",

@@ -175,6 +175,18 @@ class Store:
             self._checkpointer.join(5)
             self._checkpointer = None
 
+    # -- the access audit (loanrisk.store.audit) -----
+    def audit(self, action: str, **what: Any) -> int:
+        """Append one row to the access audit, durably, before returning: the one way in
+        (``what``: key_id, channel, request_id, endpoint, status, application_id, details)."""
+        from loanrisk.store.audit import append
+
+        if self._write_lock is None:
+            with self.engine.begin() as conn:
+                return append(conn, action, **what)
+        with self._write_lock, self.engine.begin() as conn:
+            return append(conn, action, **what)
+
     # -- API keys -----
     def create_key(self, *, channel: str | Sequence[str], admin: bool = False,
                    expires_at: datetime | None = None) -> tuple[str, ApiKey]:
@@ -188,6 +200,8 @@ class Store:
                      channels=",".join(allowed), admin=admin, expires_at=expires_at)
         with self.sessions.begin() as s:
             s.add(row)
+        self.audit("key created", endpoint="cli keys create",
+                   details={"key": str(row.id), "admin": admin, "channels": allowed})
         return token, row
 
     def key_for_token(self, token: str) -> KeyInfo | None:
@@ -214,7 +228,8 @@ class Store:
                                  "`loanrisk keys list`")
             s.execute(update(ApiKey).where(ApiKey.id == rows[0].id).values(revoked=True))
             rows[0].revoked = True
-            return rows[0]
+        self.audit("key revoked", endpoint="cli keys revoke", details={"key": str(rows[0].id)})
+        return rows[0]
 
     # -- applications -----
     def find_idempotent(self, api_key_id: uuid.UUID, idempotency_key: str) -> Application | None:

@@ -159,3 +159,38 @@ class ServedModel(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     files: Mapped[dict[str, str]] = mapped_column(JsonType)
     served_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditEntry(Base):
+    """One access or change, append-only and hash-chained (migration 0006): ``hash`` is the
+    SHA-256 of ``prev_hash`` and the row's canonical JSON (see :mod:`loanrisk.store.audit`).
+    ``details`` is that JSON's own text (names, counts, versions: never applicant values)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    key_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    channel: Mapped[str | None] = mapped_column(String(32))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    endpoint: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[int | None] = mapped_column(Integer)
+    application_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    details: Mapped[str] = mapped_column(String)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The audit chain's one head row (id 1): rows appended so far (``seq``, the last id), the
+    last row's hash, and the anchor left by a purge (the hash and id of the last purged row).
+    Appending updates it in the same transaction: the row lock serialises writers."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    anchor_id: Mapped[int] = mapped_column(Integer)
+    anchor_hash: Mapped[str] = mapped_column(String(64))

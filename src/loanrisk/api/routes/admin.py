@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, status
 
+from loanrisk.api.audit import audit
 from loanrisk.api.decide import InvalidRequest, model_ref
 from loanrisk.api.deps import AdminDep, ServiceDep
 from loanrisk.api.models import (
+    AuditPage,
     ChallengerRequest,
     ChallengerStatus,
     ErrorResponse,
@@ -72,10 +76,13 @@ def _registry_call(fn: Any) -> Any:
         raise unavailable("the tracking server", exc) from exc
 
 
-def _audit(action: str, admin: KeyInfo, **what: Any) -> None:
-    """One WARNING line per change of what is served (who, what, why): the audit trail."""
+def _audit(service: ServiceDep, action: str, admin: KeyInfo, status_code: int = 200,
+           **what: Any) -> None:
+    """Each admin action (who, what, why): one row in the store's access audit (committed
+    before the answer) and one WARNING log line."""
     details = " ".join(f"{k}={v}" for k, v in what.items())
     log.warning("admin %s by key %s (%s): %s", action, admin.id, admin.channel, details)
+    audit(service.store, f"admin {action}", admin, status=status_code, **what)
 
 
 @router.get("/versions", summary="Registered versions of the served model",
@@ -116,13 +123,14 @@ def promote(body: PromoteRequest, admin: AdminDep, service: ServiceDep) -> Any:
     except RegistryUnavailable as exc:
         raise _refused(exc) from exc
     except LoanriskError as exc:  # the gate, an unknown version, files that fail verification
-        _audit("promote refused", admin, model=name, version=body.version,
+        _audit(service, "promote refused", admin, 422, model=name, version=body.version,
                reason=type(exc).__name__)
         raise _refused(exc) from exc
     if not res.promoted:  # the gate said no: the champion (and what is served) is unchanged
-        _audit("promote refused", admin, model=name, version=body.version, reason=res.reason)
+        _audit(service, "promote refused", admin, 422, model=name, version=body.version,
+               reason=res.reason)
         raise _refused(res.reason)
-    _audit("promote", admin, model=name, version=res.version, previous=res.previous,
+    _audit(service, "promote", admin, model=name, version=res.version, previous=res.previous,
            forced=body.force, reason=res.reason)
     return _result(service, res)
 
@@ -140,7 +148,7 @@ def rollback(admin: AdminDep, service: ServiceDep) -> Any:
         res = _registry_call(lambda: Registry(service.settings).rollback(name))
     except LoanriskError as exc:  # nothing to roll back to, or its files fail verification
         raise _refused(exc) from exc
-    _audit("rollback", admin, model=name, version=res.version, previous=res.previous)
+    _audit(service, "rollback", admin, model=name, version=res.version, previous=res.previous)
     return _result(service, res)
 
 
@@ -155,7 +163,7 @@ def reload(admin: AdminDep, service: ServiceDep) -> Any:
         served = _registry_call(service.holder.reload)
     except LoanriskError as exc:
         raise _refused(exc) from exc
-    _audit("reload", admin, serving=served.scorer.version if served else None,
+    _audit(service, "reload", admin, serving=served.scorer.version if served else None,
            error=service.holder.last_error)
     return {"ready": served is not None, "model": served.scorer.describe() if served else None,
             "error": service.holder.last_error}
@@ -190,7 +198,7 @@ def set_challenger(body: ChallengerRequest, admin: AdminDep, service: ServiceDep
         policy = ChallengerPolicy(mode=body.mode, share=body.share, version=body.version)
     except LoanriskError as exc:
         raise _refused(exc) from exc
-    _audit("challenger", admin, mode=body.mode, version=body.version, share=body.share)
+    _audit(service, "challenger", admin, mode=body.mode, version=body.version, share=body.share)
     return holder.set_challenger(policy)
 
 
@@ -227,7 +235,44 @@ def outcomes(body: OutcomeBatch, admin: AdminDep, service: ServiceDep) -> Any:
                                "field": p["column"], "type": "outcome_row", "msg": p["error"]}
                               for p in exc.problems]) from None
     if res.recorded and not res.dry_run:
-        _audit("recorded outcomes", admin, recorded=res.recorded,
+        _audit(service, "outcome batch", admin, recorded=res.recorded,
                applications=res.applications)
     return {"rows": res.rows, "recorded": res.recorded, "unchanged": res.unchanged,
             "applications": res.applications, "rejected": res.rejected, "dry_run": res.dry_run}
+
+
+@router.get("/audit", summary="The access audit, newest first",
+            description="Every read of an application (one or a list page), outcome recorded, "
+                        "admin action, key created or revoked and refused submission: time, "
+                        "key id, channel, request id, endpoint, status, application and details "
+                        "(names and counts, never applicant values), each row chained to the "
+                        "previous one's hash (`loanrisk audit verify`). A page at a time: pass "
+                        "the answer's `next` as `before`. Reading it is audited too.",
+            response_model=AuditPage, responses={401: ERRORS[401], 403: ERRORS[403],
+                                                 422: ERRORS[422]})
+def audit_log(
+    admin: AdminDep, service: ServiceDep,
+    limit: Annotated[int, Query(ge=1, le=500, description="Rows per page.")] = 100,
+    before: Annotated[int | None, Query(ge=1, description="The `next` of the previous page: "
+                                        "only rows with a smaller id.")] = None,
+    since: Annotated[datetime | None, Query(description="Only rows at or after this time "
+                                            "(RFC 3339 with its offset).")] = None,
+    key: Annotated[str | None, Query(max_length=36, pattern="^[0-9a-f-]{1,36}$",
+                                     description="Only this key's rows (its id or a start "
+                                                 "of it).")] = None,
+    application: Annotated[uuid.UUID | None, Query(description="Only rows about this "
+                                                   "application.")] = None,
+    action: Annotated[str | None, Query(max_length=64, description="Only this action, e.g. "
+                                        "`read application`.")] = None,
+) -> Any:
+    from loanrisk.store.audit import as_dict, entries
+
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    rows = entries(service.store.engine, since=since, key=key, action=action,
+                   application=str(application) if application else None, before=before,
+                   limit=limit + 1)
+    page = rows[:limit]
+    audit(service.store, "audit read", admin, status=200, count=len(page))
+    return {"items": [as_dict(r) for r in page],
+            "next": page[-1].id if len(rows) > limit else None}

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from loanrisk.api.audit import audit
 from loanrisk.api.decide import (
     InvalidRequest,
     body_doc,
@@ -91,9 +92,11 @@ def _replay(row: Application, digest: str, classes: list[str]) -> JSONResponse:
                         headers={"Idempotent-Replayed": "true"})
 
 
-def _visible(store: Store, app_id: uuid.UUID, key: KeyInfo) -> Application:
+def _visible(store: Store, app_id: uuid.UUID, key: KeyInfo, refusal: str) -> Application:
+    """The application if this key may see it; else 404, audited as ``refusal``."""
     row = store.get_application(app_id)
     if row is None or not (key.admin or row.api_key_id == key.id):
+        audit(store, refusal, key, status=404, application_id=app_id)
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such application")
     return row
 
@@ -257,6 +260,8 @@ def list_applications(
         before=_position(before) if before else None,
         since=_since(since) if since is not None else None, where=where)
     page = rows[:limit]
+    audit(service.store, "list applications", key, status=200, count=len(page),
+          filters=sorted([*where, *(["since"] if since else []), *(["before"] if before else [])]))
     return {"items": [public(r, _classes(service, r)) for r in page],
             "next": _cursor(page[-1]) if len(rows) > limit else None}
 
@@ -270,7 +275,8 @@ def list_applications(
     responses={**NOT_FOUND, 401: ERRORS[401]},
 )
 def read_application(application_id: uuid.UUID, key: KeyDep, service: ServiceDep) -> Any:
-    row = _visible(service.store, application_id, key)
+    row = _visible(service.store, application_id, key, "read refused")
+    audit(service.store, "read application", key, status=200, application_id=row.id)
     out = public(row, _classes(service, row))
     out["attributes"] = row.attributes
     out["outcomes"] = [
@@ -294,7 +300,7 @@ def read_application(application_id: uuid.UUID, key: KeyDep, service: ServiceDep
 )
 def record_outcome(application_id: uuid.UUID, body: OutcomeCreate, key: KeyDep,
                    service: ServiceDep) -> Any:
-    row = _visible(service.store, application_id, key)
+    row = _visible(service.store, application_id, key, "outcome refused")
     classes = _classes(service, row)
     if classes:
         problem = outcome_error(body.outcome, classes)
@@ -303,5 +309,7 @@ def record_outcome(application_id: uuid.UUID, body: OutcomeCreate, key: KeyDep,
                                    "type": "outcome_unknown", "msg": problem}])
     out = service.store.add_outcome(row.id, outcome=body.outcome.strip(),
                                     source=body.source or key.channel, api_key_id=key.id)
+    audit(service.store, "outcome recorded", key, status=201, application_id=row.id,
+          outcome=out.outcome)
     return {"application_id": out.application_id, "outcome": out.outcome, "source": out.source,
             "recorded_at": out.recorded_at}
