@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,6 +18,11 @@ def doctor(
     rate_limit_url: Annotated[str | None, typer.Option(
         help="Check this Redis for shared rate limits (default: LOANRISK_RATE_LIMIT_URL).")
     ] = None,
+    ssl_certfile: Annotated[Path | None, typer.Option(
+        help="Check this TLS certificate (as given to `serve`): valid now, not expiring soon.")
+    ] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(
+        help="With --ssl-certfile: check that this key matches it.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
 ) -> None:
     """Check the home, store, API keys, registry, champions and Redis; say how to fix each."""
@@ -31,6 +37,10 @@ def doctor(
     if rate_limit_url is not None:
         settings = settings.model_copy(update={"rate_limit_url": rate_limit_url})
     checks = doc.run(settings, model=model)
+    if ssl_certfile is not None:
+        from loanrisk.cli.security_checks import check_certificate
+
+        checks += check_certificate(ssl_certfile, ssl_keyfile)
     failed = [c for c in checks if not c.ok and c.required]
     if as_json:
         print(json.dumps({"ok": not failed, "checks": [c.to_dict() for c in checks]}, indent=1))

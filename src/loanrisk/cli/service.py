@@ -48,6 +48,10 @@ def serve(
                     "within this many seconds, then exit (default 30, or "
                     "LOANRISK_GRACE_SECONDS).")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    ssl_certfile: Annotated[Path | None, typer.Option(
+        help="Serve HTTPS with this PEM certificate (chain); needs --ssl-keyfile.")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(
+        help="The certificate's PEM private key (unencrypted).")] = None,
 ) -> None:
     """Run the decision service (FastAPI on uvicorn); OpenAPI docs at /docs. SIGTERM drains it:
     no new connections, the accepted requests finish (within --grace-period), then it exits."""
@@ -80,13 +84,15 @@ def serve(
         settings = settings.model_copy(update=update)
     if model_dir is None and model is None:
         model = default_model(settings)
+    tls = _tls(ssl_certfile, ssl_keyfile)
+    scheme = "https" if tls else "http"
     from loanrisk.api.ratelimit import masked
 
     shared = f", shared via {masked(settings.rate_limit_url)}" if settings.rate_limit_url else ""
     per = " per worker" if workers > 1 and not shared else ""
     if workers > 1:
         _serve_workers(settings, update, model=model, model_dir=model_dir, host=host, port=port,
-                       workers=workers, log_level=log_level,
+                       workers=workers, log_level=log_level, tls=tls, scheme=scheme,
                        banner=f"rate limit {settings.rate_limit_per_minute}/min per API key"
                               f"{shared}{per}")
         return
@@ -94,17 +100,39 @@ def serve(
 
     configure_service_logging()
     app = create_app(settings, model_name=model, model_dir=model_dir)
-    console.print(f"serving {model_dir or model} on http://{host}:{port} (docs: /docs); rate "
+    console.print(f"serving {model_dir or model} on {scheme}://{host}:{port} (docs: /docs); rate "
                   f"limit {settings.rate_limit_per_minute}/min per API key{shared}",
                   highlight=False)
     run_server(uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
                               ws="none",  # no WebSocket routes: skip loading a WebSocket stack
-                              timeout_graceful_shutdown=settings.grace_seconds))
+                              timeout_graceful_shutdown=settings.grace_seconds,
+                              ssl_certfile=tls.get("ssl_certfile"),
+                              ssl_keyfile=tls.get("ssl_keyfile")))
+
+
+def _tls(certfile: Path | None, keyfile: Path | None) -> dict[str, str]:
+    """uvicorn's TLS arguments, after loading the pair once here: a wrong path, a key that does
+    not match or an unreadable file is one clear error before anything starts."""
+    if certfile is None and keyfile is None:
+        return {}
+    if certfile is None or keyfile is None:
+        raise LoanriskError("HTTPS needs both --ssl-certfile (PEM certificate) and "
+                            "--ssl-keyfile (its PEM private key)")
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise LoanriskError(f"--ssl-certfile {certfile} / --ssl-keyfile {keyfile}: cannot load "
+                            f"them ({getattr(exc, 'strerror', None) or exc}); give a PEM "
+                            "certificate and its unencrypted PEM key (`loanrisk doctor "
+                            "--ssl-certfile` checks them)") from None
+    return {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)}
 
 
 def _serve_workers(settings: Any, update: dict[str, object], *, model: str | None,
                    model_dir: Path | None, host: str, port: int, workers: int, log_level: str,
-                   banner: str) -> None:
+                   banner: str, tls: dict[str, str], scheme: str) -> None:
     """uvicorn with ``workers`` processes, each building the app from the environment set here
     (loanrisk.api.app.app_from_env) and sharing its metrics through files."""
     import os
@@ -128,13 +156,15 @@ def _serve_workers(settings: Any, update: dict[str, object], *, model: str | Non
     metrics_dir = tempfile.mkdtemp(prefix="loanrisk-metrics-")
     env[MULTIPROC_ENV] = metrics_dir
     os.environ.update(env)  # the workers are new processes: they inherit it
-    console.print(f"serving {model_dir or model} on http://{host}:{port} with {workers} workers "
-                  f"(docs: /docs); {banner}", highlight=False)
+    console.print(f"serving {model_dir or model} on {scheme}://{host}:{port} with {workers} "
+                  f"workers (docs: /docs); {banner}", highlight=False)
     try:
         run_server(uvicorn.Config("loanrisk.api.app:app_from_env", factory=True,
                                   workers=workers, host=host, port=port, log_level=log_level,
                                   access_log=False, ws="none",
-                                  timeout_graceful_shutdown=settings.grace_seconds))
+                                  timeout_graceful_shutdown=settings.grace_seconds,
+                              ssl_certfile=tls.get("ssl_certfile"),
+                              ssl_keyfile=tls.get("ssl_keyfile")))
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
