@@ -6,13 +6,14 @@ imports torch, LightGBM or scikit-learn.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from loanrisk.integrity import sha256_bytes as sha256_bytes  # re-exported for learn
+from loanrisk.scoring.session import GraphRunner
 
 if TYPE_CHECKING:
     import onnx
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from loanrisk.models import LoanModel
 
 PROBABILITIES = "probabilities"
-_ORT_TYPES = {"tensor(float)": "float", "tensor(string)": "string"}
+OnnxModel = GraphRunner  # learn's name for the one runner (parity, evaluation, monotonicity)
 
 
 def build_graph(preprocessor: Preprocessor, model: LoanModel, *,
@@ -53,58 +54,6 @@ def build_graph(preprocessor: Preprocessor, model: LoanModel, *,
         merged.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(merged, full_check=True)
     return merged
-
-
-def sha256_bytes(data: bytes) -> str:
-    """Hex SHA-256 of ``data``."""
-    return hashlib.sha256(data).hexdigest()
-
-
-class OnnxModel:
-    """An onnxruntime session on one loanrisk graph (bytes, or a path to model.onnx)."""
-
-    def __init__(self, model: bytes | str | Path) -> None:
-        import onnxruntime as ort
-
-        if isinstance(model, str | Path):
-            model = Path(model).read_bytes()
-        self.model_bytes: bytes = bytes(model)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(self.model_bytes, sess_options=opts,
-                                            providers=["CPUExecutionProvider"])
-        self.input_types: dict[str, str] = {}
-        for inp in self.session.get_inputs():
-            if inp.type not in _ORT_TYPES:
-                raise ValueError(f"graph input {inp.name!r} has type {inp.type}; loanrisk graphs "
-                                 "take float or string inputs")
-            self.input_types[inp.name] = _ORT_TYPES[inp.type]
-        meta = self.session.get_modelmeta().custom_metadata_map
-        self.metadata: dict[str, str] = dict(meta)
-        self.classes: list[str] | None = (json.loads(meta["classes"]) if "classes" in meta
-                                          else None)
-
-    @property
-    def input_names(self) -> list[str]:
-        """The raw attribute names the graph takes, in input order."""
-        return list(self.input_types)
-
-    @property
-    def sha256(self) -> str:
-        """Hex SHA-256 of the serialized graph."""
-        return sha256_bytes(self.model_bytes)
-
-    def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
-        """Probabilities (len(df), n_classes) as float64.
-
-        Raises DataError naming an input attribute that ``df`` lacks.
-        """
-        from loanrisk.features import frame_to_onnx_feed
-
-        feed = frame_to_onnx_feed(df, self.input_types)
-        out = self.session.run([PROBABILITIES], feed)[0]
-        return np.asarray(out, dtype=np.float64)
 
 
 def parity(onnx_model: OnnxModel, preprocessor: Preprocessor, model: Any,

@@ -38,20 +38,16 @@ def roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
 
 def onnx_proba(model_dir: Path, df: pd.DataFrame) -> np.ndarray:
     """Run a version's ONNX graph on a frame of raw attributes (float64 probabilities)."""
-    import onnxruntime as ort
+    from loanrisk.scoring.session import GraphRunner
 
     manifest = json.loads((model_dir / "manifest.json").read_text())
-    sess = ort.InferenceSession(str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
-    from loanrisk.features import frame_to_onnx_feed
-
     missing = [n for n in manifest["inputs"] if n not in df.columns]
     if missing:
         raise GateError(
             f"attributes {missing}, inputs of {manifest['name']}, are missing from the "
             "evaluation data"
         )
-    feed = frame_to_onnx_feed(df, manifest["inputs"])
-    return np.asarray(sess.run(["probabilities"], feed)[0], dtype=np.float64)
+    return GraphRunner(model_dir / "model.onnx").predict_proba(df)
 
 
 def unseen_by(champ_dir: Path, df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
