@@ -23,6 +23,18 @@ from loanrisk.cli.common import ReadDatabaseOpt as DatabaseOpt
 from loanrisk.errors import LoanriskError
 
 
+def _report(run: Any, database: str | None, model: str | None, as_json: bool,
+            **options: Any) -> Any:
+    """A watch report of the model (the only one with a champion by default): printed as JSON
+    (and None returned) with --json, else returned for the command to show."""
+    settings = read_settings(database)
+    report = run(model=model_or_default(settings, model), settings=settings, **options)
+    if as_json:
+        print_json(report.to_dict())
+        return None
+    return report
+
+
 def monitor(
     model: ModelOpt = None,
     since: Annotated[str, typer.Option(help="Window: 7d, 12h, 2w or an ISO date.")] = "7d",
@@ -38,12 +50,9 @@ def monitor(
     """Drift: PSI of recent applications per attribute and on the score (report + plot)."""
     from loanrisk.watch.monitor import monitor as run
 
-    settings = read_settings(database)
-    report = run(model=model_or_default(settings, model), since=since, version=version,
-                 max_rows=max_rows, settings=settings)
-    if as_json:
-        print_json(report.to_dict())
-    else:
+    report = _report(run, database, model, as_json, since=since, version=version,
+                     max_rows=max_rows)
+    if report is not None:
         table = Table(title=f"{report.name} v{report.version}: {report.rows:,} of "
                             f"{report.window_rows:,} applications since {since}"
                             f"{' (sampled)' if report.sampled else ''} · {report.seconds:.2f}s")
@@ -70,11 +79,8 @@ def performance(
     """Live metrics per model version and week from recorded outcomes; alerts on a drop."""
     from loanrisk.watch.performance import performance as run
 
-    settings = read_settings(database)
-    report = run(model=model_or_default(settings, model), since=since, min_rows=min_rows,
-                 settings=settings)
-    if as_json:
-        print_json(report.to_dict())
+    report = _report(run, database, model, as_json, since=since, min_rows=min_rows)
+    if report is None:
         return
     table = Table(title=f"{report.model}: live performance (margin {report.margin:.2f})")
     for col in ("version", "week", "outcomes", "ROC-AUC", "eval ROC-AUC", "drop", "accuracy",
