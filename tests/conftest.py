@@ -17,6 +17,10 @@ def pytest_configure(config: pytest.Config) -> None:
     """Wide, fixed console for the CLI's Rich output: messages that name a long temporary path
     must not wrap differently from one machine (or pytest run number) to the next."""
     os.environ["COLUMNS"] = "200"
+    # a developer's (or CI's) MLflow server must not receive the tests' registrations: loanrisk
+    # honours MLflow's own variables when LOANRISK_TRACKING_URI is unset
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        os.environ.pop(name, None)
 
 
 @pytest.fixture(scope="session", autouse=True)

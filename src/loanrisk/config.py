@@ -6,6 +6,7 @@ Nothing is created or connected at import: call :func:`get_settings` and then
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -53,6 +54,9 @@ class Settings(BaseSettings):
     max_latency_us: float | None = Field(
         default=None, description="`learn` (and `learn --from-store`) chooses the champion only "
         "among models scoring one application with reasons within this p50, in µs.")
+    require_monotone: bool = Field(
+        default=False, description="`learn` chooses the champion only among models with no "
+        "monotone violation on the evaluation split (learn --require-monotone).")
     body_limit_bytes: int = Field(default=64 * 1024, ge=1024,
                                   description="Largest request body, in bytes.")
     rate_limit_per_minute: int = Field(default=600, ge=1,
@@ -98,12 +102,41 @@ class Settings(BaseSettings):
                                              "than this many days (default: keep them all).")
 
     @property
+    def tracking_uri_source(self) -> str:
+        """Which variable chose the tracking URI: LOANRISK_TRACKING_URI, then MLflow's own
+        MLFLOW_TRACKING_URI (a team's MLflow convention), else the SQLite default under home."""
+        if self.tracking_uri:
+            return "LOANRISK_TRACKING_URI"
+        if os.environ.get("MLFLOW_TRACKING_URI"):
+            return "MLFLOW_TRACKING_URI"
+        return "default (SQLite under LOANRISK_HOME)"
+
+    @property
+    def tracking_uri_is_default(self) -> bool:
+        """Neither LOANRISK_TRACKING_URI nor MLFLOW_TRACKING_URI: the embedded SQLite registry."""
+        return not (self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
+
+    @property
     def resolved_tracking_uri(self) -> str:
-        return self.tracking_uri or f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+        if self.tracking_uri:
+            return self.tracking_uri
+        mlflow_uri = os.environ.get("MLFLOW_TRACKING_URI")
+        return mlflow_uri or f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def registry_uri_source(self) -> str:
+        """Which variable chose the registry URI: LOANRISK_REGISTRY_URI, MLFLOW_REGISTRY_URI,
+        else the tracking URI's own source."""
+        if self.registry_uri:
+            return "LOANRISK_REGISTRY_URI"
+        if os.environ.get("MLFLOW_REGISTRY_URI"):
+            return "MLFLOW_REGISTRY_URI"
+        return self.tracking_uri_source
 
     @property
     def resolved_registry_uri(self) -> str:
-        return self.registry_uri or self.resolved_tracking_uri
+        return (self.registry_uri or os.environ.get("MLFLOW_REGISTRY_URI")
+                or self.resolved_tracking_uri)
 
     @property
     def artifact_root(self) -> Path:

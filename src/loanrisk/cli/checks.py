@@ -108,10 +108,13 @@ def check_registry(settings: Settings, *, model: str | None = None,
     try:
         names = reg.list_models()
     except Exception as exc:
-        return [Check("registry", False, _problem(unavailable(uri, exc)),
+        return [Check("registry", False, f"{_problem(unavailable(uri, exc))} (from "
+                      f"{settings.registry_uri_source})",
                       "start the tracking server or fix LOANRISK_TRACKING_URI / "
-                      "LOANRISK_REGISTRY_URI")]
-    found = [Check("registry", True, f"{redact(uri)}: {len(names)} registered model(s)")]
+                      "LOANRISK_REGISTRY_URI (or MLflow's MLFLOW_TRACKING_URI / "
+                      "MLFLOW_REGISTRY_URI)")]
+    found = [Check("registry", True, f"{redact(uri)} (from {settings.registry_uri_source}): "
+                   f"{len(names)} registered model(s)")]
     if model is not None and model not in names:
         found.append(Check(f"model {model}", False, f"not registered; known: "
                            f"{', '.join(names) or 'none'}", "check --model"))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from loanrisk.integrity import digest_files
 from loanrisk.registry import ARTIFACT_DIR, PromotionResult, Registry, VersionInfo
+from loanrisk.registry.pyfunc import write_pyfunc
 
 if TYPE_CHECKING:
     from loanrisk.learn.types import LearnOptions, LearnResult
@@ -50,6 +51,9 @@ def log_run(*, name: str, opts: LearnOptions, result: LearnResult, version_dir: 
             for key, values in hist.items():
                 for step, value in enumerate(values):
                     client.log_metric(run_id, f"{t.name}.{key}", float(value), step=step)
+        # MLflow's python_function flavour beside the graph: `models:/NAME@champion` loads and
+        # serves with MLflow's own tools (the version's source is this directory)
+        write_pyfunc(version_dir)
         files = digest_files(version_dir)  # the integrity record, taken from what is logged
         client.log_artifacts(run_id, str(version_dir), ARTIFACT_DIR)
         best = next(t for t in result.trained if t.name == result.best)

@@ -118,7 +118,7 @@ class RegistryClient:
         if exp is not None:
             return str(exp.experiment_id)
         location = None
-        if self.settings.tracking_uri is None:  # embedded: artifacts under the loanrisk home
+        if self.settings.tracking_uri_is_default:  # embedded: artifacts under the loanrisk home
             location = (self.settings.artifact_root / name).resolve().as_uri()
         return str(self.client.create_experiment(name, artifact_location=location))
 

@@ -24,7 +24,7 @@ def has_registry(settings: Settings) -> bool:
 
     Lets the empty state show without creating an MLflow database in a fresh home.
     """
-    return settings.tracking_uri is not None or (settings.home / "mlflow.db").exists()
+    return not settings.tracking_uri_is_default or (settings.home / "mlflow.db").exists()
 
 
 def list_models(registry: Registry) -> list[str]:
