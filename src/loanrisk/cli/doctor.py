@@ -37,6 +37,9 @@ def doctor(
     if rate_limit_url is not None:
         settings = settings.model_copy(update={"rate_limit_url": rate_limit_url})
     checks = doc.run(settings, model=model)
+    from loanrisk.cli.security_checks import check_encryption
+
+    checks += check_encryption()
     if ssl_certfile is not None:
         from loanrisk.cli.security_checks import check_certificate
 

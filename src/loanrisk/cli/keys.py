@@ -82,6 +82,34 @@ def keys_revoke(
     console.print(f"revoked {row.id} ({row.channel})", highlight=False)
 
 
+@keys_app.command("rotate-data")
+def keys_rotate_data(
+    batch: Annotated[int, typer.Option(min=1, help="Applications per transaction.")] = 1000,
+    database: DatabaseOpt = None,
+) -> None:
+    """Seal every stored application with the active data key (the first of
+    LOANRISK_ENCRYPTION_KEYS), clear rows included, in batches; interrupt it and run it again
+    to go on. Keep the old keys configured until it reports 0 left."""
+    from loanrisk.store.rotate import remaining, rotate_data
+
+    store = store_for(database)
+    n = rotate_data(store, batch=batch)
+    store.audit("data keys rotated", endpoint="cli keys rotate-data", details={"rows": n})
+    console.print(f"re-sealed {n:,} applications; {remaining(store):,} left", highlight=False)
+
+
+@keys_app.command("new-data-key")
+def keys_new_data_key(
+    key_id: Annotated[str, typer.Argument(help="Its id, e.g. k2 (or 'index' for the "
+                                               "blind-index key).")],
+) -> None:
+    """Print a new random 256-bit key as '<id>:<base64>' for LOANRISK_ENCRYPTION_KEYS (put it
+    first to make it the active key)."""
+    from loanrisk.store.crypto import new_key
+
+    print(f"{key_id}:{new_key()}")
+
+
 def register(app: typer.Typer) -> None:
     """Add `keys` to the `loanrisk` app."""
 

@@ -46,3 +46,21 @@ def check_certificate(certfile: Path, keyfile: Path | None = None,
         else:
             out.append(Check("TLS key", True, f"{keyfile} matches the certificate"))
     return out
+
+
+def check_encryption() -> list[Check]:
+    """Whether applicant data is sealed at rest (a warning when off; a FAIL when the keys are
+    malformed)."""
+    from loanrisk.errors import LoanriskError
+    from loanrisk.store.crypto import SET_KEYS, keyring
+
+    try:
+        ring = keyring()
+    except LoanriskError as exc:
+        return [Check("encryption at rest", False, str(exc), SET_KEYS)]
+    if ring is None:
+        return [Check("encryption at rest", False, "off: applicant attributes and identifiers "
+                      "are stored in clear", SET_KEYS + ", then `loanrisk keys rotate-data`",
+                      required=False)]
+    return [Check("encryption at rest", True, f"AES-256-GCM, active key {ring.active!r} "
+                  f"({len(ring.keys)} data key(s)), blind index keyed")]

@@ -169,10 +169,18 @@ def _serve_workers(settings: Any, update: dict[str, object], *, model: str | Non
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def export(database: DatabaseOpt = None) -> None:
+def export(database: DatabaseOpt = None, clear: Annotated[bool, typer.Option(
+        "--clear", help="Write applicant data in clear although the store encrypts it.")
+        ] = False) -> None:
     """Write stored applications, decisions and outcomes to the Parquet lake, by day."""
     from loanrisk.cli.common import existing_sqlite
+    from loanrisk.store.crypto import keyring
     from loanrisk.store.lake import export as run_export
+
+    if keyring() is not None and not clear:
+        raise LoanriskError("the store encrypts applicant data at rest but the Parquet lake "
+                            "would hold it in clear; pass --clear to export it so anyway "
+                            "(and protect the lake's directory), or leave it to the store")
 
     if database:  # exporting reads the store: a missing SQLite file is a typo, not empty
         existing_sqlite(database)

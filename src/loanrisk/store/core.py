@@ -16,12 +16,13 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import Text, and_, insert, or_, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from loanrisk.errors import LoanriskError
 from loanrisk.integrity import ArtifactRecord
+from loanrisk.store.crypto import keyring
 from loanrisk.store.engine import (
     StoreError,
     head_revision,
@@ -49,6 +50,20 @@ KEY_PREFIX = "lr_"
 
 _APP_COLUMNS = [c.key for c in Application.__table__.columns]
 _EXTRA_COLUMNS = [c.key for c in ChallengerDecision.__table__.columns if c.key != "id"]
+
+
+def match(column: str, value: str) -> Any:
+    """``column == value`` for any application column; for applicant_id and external_ref
+    through the blind index (or the clear value of a row not sealed yet)."""
+    if column not in ("applicant_id", "external_ref"):
+        return getattr(Application, column) == value
+    clear = type_coerce(getattr(Application, column), Text) == value
+    ring = keyring()
+    if ring is None:
+        return clear
+    blind = Application.applicant_hmac if column == "applicant_id" \
+        else Application.external_ref_hmac
+    return or_(blind == ring.blind(value), and_(blind.is_(None), clear))
 
 
 class DuplicateApplication(Exception):  # noqa: N818 - a signal, not an error for the user
@@ -270,13 +285,16 @@ class Store:
         Core executemany, not the ORM's unit of work (a third less CPU per row); the rows get
         their column defaults here so the caller's objects show what was stored.
         """
-        now = utcnow()
+        now, ring = utcnow(), keyring()
         rows = []
         for p in batch:
             r = p.row
             r.id = r.id or uuid.uuid4()
             r.created_at = r.created_at or now
             r.served_by = r.served_by or "champion"
+            if ring is not None:  # sealed by the column types; the key id and blind indexes here
+                r.enc_key_id, r.applicant_hmac, r.external_ref_hmac = (
+                    ring.active, ring.blind(r.applicant_id), ring.blind(r.external_ref))
             rows.append({k: getattr(r, k) for k in _APP_COLUMNS})
         extras = [{k: getattr(e, k) for k in _EXTRA_COLUMNS} for p in batch for e in p.extras]
         for e in extras:
@@ -324,7 +342,7 @@ class Store:
         if since is not None:
             q = q.where(Application.created_at >= since)
         for column, value in (where or {}).items():
-            q = q.where(getattr(Application, column) == value)
+            q = q.where(match(column, value))
         if before is not None:
             at, last = before
             q = q.where(or_(Application.created_at < at,

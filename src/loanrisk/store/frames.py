@@ -9,6 +9,7 @@ what keeps `loanrisk monitor` fast on millions of rows. Large windows are sample
 from __future__ import annotations
 
 import io
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from loanrisk.errors import LoanriskError
+from loanrisk.store.crypto import keyring, open_json, open_value
 from loanrisk.store.outcomes import normalise, outcome_lookup
 
 _SINCE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
@@ -151,8 +153,10 @@ def read_applications(engine: Engine, *, model: str | None, since: datetime | No
     params: dict[str, Any] = {}
     where = _where(since=since, until=until, model=model, engine=engine, params=params)
     dialect = engine.dialect.name
-    if fields and not all(_SAFE_KEY.match(k) for ks in fields.values() for k in ks):
-        columns, fields = tuple(fields), None  # unusual names: parse the JSON in Python
+    if fields and (keyring() is not None
+                   or not all(_SAFE_KEY.match(k) for ks in fields.values() for k in ks)):
+        # sealed attributes (loanrisk.store.crypto), or unusual names: parse them in Python
+        columns, fields = tuple(fields), None
     with engine.connect() as conn:
         total = int(conn.execute(text(f"SELECT count(*) FROM applications a WHERE {where}"),
                                  params).scalar() or 0)
@@ -179,15 +183,24 @@ def read_applications(engine: Engine, *, model: str | None, since: datetime | No
         return Window(frame=raw, total=total, sampled=bool(sampled))
     frame = raw.drop(columns=list(columns))
     frame["id"] = canonical_ids(frame["id"])
+    frame["applicant_id"] = [open_value(v, "applicant_id") for v in frame["applicant_id"]]
     for col in columns:
         if col == "reasons":
             frame["reasons"] = [_json_list(t) for t in raw[col]]
             continue
-        parsed = parse_json_column(raw[col].tolist())
+        parsed = parse_json_column(_opened(raw[col].tolist(), col))
         prefix = "a:" if col == "attributes" else "p:"
         parsed.columns = [prefix + str(c) for c in parsed.columns]
         frame = pd.concat([frame, parsed], axis=1)
     return Window(frame=frame, total=total, sampled=bool(sampled))
+
+
+def _opened(texts: list[Any], column: str) -> list[Any]:
+    """JSON texts with sealed values opened (the one decryption: loanrisk.store.crypto)."""
+    if column != "attributes":
+        return texts
+    return [json.dumps(open_json(t)) if isinstance(t, str) and t.startswith('{"enc"') else t
+            for t in texts]
 
 
 def _json_list(t: Any) -> list[str]:
@@ -216,7 +229,7 @@ def read_labelled(engine: Engine, *, model: str | None, since: datetime | None =
         raw = pd.DataFrame(conn.execute(text(sql), params).all(),
                            columns=["id", "created_at", "model_version", "decision",
                                     "attributes", "probabilities", "outcome"])
-    attrs = parse_json_column(raw["attributes"].tolist())
+    attrs = parse_json_column(_opened(raw["attributes"].tolist(), "attributes"))
     attrs.columns = ["a:" + str(c) for c in attrs.columns]
     proba = parse_json_column(raw["probabilities"].tolist())
     proba.columns = ["p:" + str(c) for c in proba.columns]

@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import Text, and_, or_, select, type_coerce
 
 from loanrisk.errors import DataError
 from loanrisk.schema import label_of
 from loanrisk.store import Store
+from loanrisk.store.crypto import keyring
 from loanrisk.store.outcomes import normalise, outcome_error, stored_classes
 from loanrisk.store.tables import Application, Outcome
 
@@ -90,10 +91,20 @@ def _by_ref(store: Store, refs: list[str]) -> dict[str, list[uuid.UUID]]:
     found: dict[str, list[uuid.UUID]] = {}
     with store.session() as s:
         for part in _chunks(refs):
+            # through the blind index when sealed; ref comes back opened
             for app_id, ref in s.execute(select(Application.id, Application.external_ref)
-                                         .where(Application.external_ref.in_(part))):
+                                         .where(_ref_in(part))):
                 found.setdefault(str(ref), []).append(app_id)
     return found
+
+
+def _ref_in(refs: list[str]) -> Any:
+    clear = type_coerce(Application.external_ref, Text).in_(refs)
+    ring = keyring()
+    if ring is None:
+        return clear
+    return or_(Application.external_ref_hmac.in_([ring.blind(r) for r in refs]),
+               and_(Application.external_ref_hmac.is_(None), clear))
 
 
 def _utc(at: datetime) -> datetime:

@@ -21,6 +21,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from loanrisk.store.crypto import SealedJson, SealedText
+
 
 class JsonType(TypeDecorator[Any]):
     """JSON; JSONB on PostgreSQL (imported only there: the SQLite service starts faster)."""
@@ -92,9 +94,10 @@ class Application(Base):
     api_key_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("api_keys.id"), index=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     request_hash: Mapped[str] = mapped_column(String(64))
-    applicant_id: Mapped[str | None] = mapped_column(String(128))
-    external_ref: Mapped[str | None] = mapped_column(String(128))
-    attributes: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    # sealed with AES-GCM when keys are configured (loanrisk.store.crypto; migration 0007)
+    applicant_id: Mapped[str | None] = mapped_column(SealedText("applicant_id"))
+    external_ref: Mapped[str | None] = mapped_column(SealedText("external_ref"))
+    attributes: Mapped[dict[str, Any]] = mapped_column(SealedJson("attributes"))
     decision: Mapped[str] = mapped_column(String(64))
     probabilities: Mapped[dict[str, float]] = mapped_column(JsonType)
     risk_score: Mapped[float] = mapped_column()
@@ -104,6 +107,9 @@ class Application(Base):
     model_version: Mapped[int | None] = mapped_column(Integer)
     model_sha256: Mapped[str] = mapped_column(String(64))
     served_by: Mapped[str] = mapped_column(String(16), default="champion")
+    enc_key_id: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
+    applicant_hmac: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    external_ref_hmac: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
 
 
 class Outcome(Base):
