@@ -51,6 +51,8 @@ class AttributeProfile:
     top: list[dict[str, Any]] = field(default_factory=list)  # [{"value", "count", "share"}]
     association: float | None = None
     association_metric: str | None = None  # "roc_auc" | "spearman" | "cramers_v"
+    iv: float | None = None  # information value against "bad" (see information_value)
+    iv_band: str | None = None  # useless | weak | medium | strong | suspicious
 
 
 @dataclass
@@ -202,10 +204,54 @@ def profile(df: pd.DataFrame, schema: Schema) -> Profile:
             ap.top = _top(s, n)
         ap.association, ap.association_metric = _association(
             attr, s, y, mask, len(schema.classes), schema.task == "binary")
+        if y is not None and attr.type in ("numeric", "binary", "categorical"):
+            numeric = attr.type == "numeric" or (attr.type == "binary"
+                                                 and attr.categories is None)
+            ap.iv = information_value(s[mask], bad_of(y, len(schema.classes)), numeric=numeric)
+            ap.iv_band = iv_band(ap.iv)
         out.append(ap)
     return Profile(name=schema.name, rows=n, target=schema.target, task=schema.task,
                    class_counts=class_counts, attributes=out,
                    seconds=time.perf_counter() - start)
+
+
+# --- information value -----------------------------------------------------------------------
+IV_BANDS = ((0.02, "useless"), (0.1, "weak"), (0.3, "medium"), (0.5, "strong"))
+
+
+def iv_band(iv: float | None) -> str | None:
+    """useless < 0.02 <= weak < 0.1 <= medium < 0.3 <= strong <= 0.5 < suspicious."""
+    if iv is None:
+        return None
+    return next((band for top, band in IV_BANDS if iv < top or (band == "strong" and iv <= top)),
+                "suspicious")
+
+
+def bad_of(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """The "bad" indicator IV is measured against: the adverse class (binary), else the classes
+    from the one nearest the mean class index onwards (as the scorecard's WoE)."""
+    cut = 1 if n_classes <= 2 else int(np.clip(round(float(y.mean())), 1, n_classes - 1))
+    return (y >= cut).astype(np.int64)
+
+
+def information_value(s: pd.Series, bad: np.ndarray, *, numeric: bool,
+                      bins: int = 10) -> float | None:
+    """IV = sum over bins of (good% - bad%) * ln(good% / bad%): numeric values in (at most)
+    ``bins`` equal-frequency bins, categories as they are, missing values as their own bin; half
+    a row added to every cell so an empty one stays finite. None without both outcomes."""
+    if bad.size == 0 or bad.min() == bad.max():
+        return None
+    if numeric:
+        codes = pd.qcut(pd.to_numeric(s, errors="coerce"), q=bins, labels=False,
+                        duplicates="drop")
+        codes = codes.fillna(-1).to_numpy(dtype=np.int64)
+    else:
+        codes = category_codes(s)
+    _, inv = np.unique(codes, return_inverse=True)
+    b = np.bincount(inv, weights=bad).astype(float) + 0.5
+    g = np.bincount(inv, weights=1 - bad).astype(float) + 0.5
+    gp, bp = g / g.sum(), b / b.sum()
+    return round(float(np.sum((gp - bp) * np.log(gp / bp))), 6)
 
 
 # --- leakage -----------------------------------------------------------------------------------

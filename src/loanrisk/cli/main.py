@@ -54,7 +54,8 @@ def learn(
     name: Annotated[str | None, typer.Option(
         help="Registered model name (default: dataset/schema name).")] = None,
     models: Annotated[str, typer.Option(
-        help="Comma-separated models to train (ensemble averages mlp and gbdt).")
+        help="Comma-separated models to train (ensemble averages mlp and gbdt; also: "
+             "scorecard, a points scorecard on WoE bins).")
     ] = "majority,linear,mlp,gbdt,ensemble",
     seed: Annotated[int | None, typer.Option(
         help="Seed for the split and every model (default: LOANRISK_SEED, 42).")] = None,
@@ -83,6 +84,9 @@ def learn(
         help="Latency budget: choose the champion only among models whose p50 for scoring one "
              "application with its reasons (measured in this run) is within this many µs.")
     ] = None,
+    require_monotone: Annotated[bool, typer.Option(
+        "--require-monotone", help="Choose the champion only among models with no monotone "
+        "violation on the evaluation split (LOANRISK_REQUIRE_MONOTONE).")] = False,
     summary_json: Annotated[Path | None, typer.Option(
         help="Also write the summary JSON here.")] = None,
     backend: Annotated[str, typer.Option(
@@ -105,6 +109,7 @@ def learn(
         mlp={"max_epochs": mlp_epochs} if mlp_epochs else {},
         repeats=repeats, mlp_config=mlp_config, calibrate=calibrate, use_tuned=tuned,
         max_latency_us=max_latency_us, backend=backend, ray_address=ray_address,
+        require_monotone=require_monotone,
     )
     with console.status("learning…", spinner="dots") if quiet else _nullcontext():
         result = run_learn(opts)

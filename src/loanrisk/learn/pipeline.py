@@ -15,6 +15,8 @@ from loanrisk.learn.stages import (
     fit_models,
     guard_leakage,
     load_inputs,
+    monotone_checks,
+    monotone_pool,
     pick_best,
     prepare,
     quality_checks,
@@ -70,6 +72,11 @@ def learn(opts: LearnOptions, settings: Settings | None = None, *,
                 settings=settings)
     budget = opts.max_latency_us if opts.max_latency_us is not None else settings.max_latency_us
     among = within_budget({t.name: t.latency for t in trained if t.latency is not None}, budget)
+    mono = monotone_checks(trained, schema=schema, attrs=attrs, df=df, parts=parts)
+    monotone_rule = None
+    if opts.require_monotone or settings.require_monotone:
+        among, monotone_rule = monotone_pool(trained, mono, among=among,
+                                             metric=schema.primary_metric)
     stats = None
     if opts.repeats > 1:
         from loanrisk.learn.repeats import run_repeats
@@ -79,7 +86,7 @@ def learn(opts: LearnOptions, settings: Settings | None = None, *,
     else:
         best = pick_best(trained, metric=schema.primary_metric, among=among)
     extras = quality_checks(trained, best=best, schema=schema, attrs=attrs, df=df, parts=parts,
-                            y_eval=y[parts.eval], settings=settings)
+                            y_eval=y[parts.eval], settings=settings, mono=mono)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     report_dir = settings.reports_dir / name / stamp
     version_dir = write_version_dir(report_dir / "model", best=best, schema=schema, attrs=attrs,
@@ -88,7 +95,8 @@ def learn(opts: LearnOptions, settings: Settings | None = None, *,
     result = LearnResult(name, schema, trained, leaks, best.name, report_dir, {},
                          y_eval=y[parts.eval], repeats=stats, seed=opts.seed,
                          extras={**extras, "tuned_from": dict(opts.tuned_from),
-                                 "latency_budget_us": budget})
+                                 "latency_budget_us": budget,
+                                 "monotone_rule": monotone_rule})
     run_id = None
     if opts.register:
         from loanrisk.learn.tracking import log_run

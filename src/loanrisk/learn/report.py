@@ -67,6 +67,9 @@ def build_summary(result: LearnResult, *, used: list[str]) -> dict[str, Any]:
         "decision": extras.get("decision"),
         "tuned_from": extras.get("tuned_from", {}),
         "latency_budget_us": extras.get("latency_budget_us"),
+        "monotone_rule": extras.get("monotone_rule"),
+        "scorecard": next((t.model.points_table() for t in result.trained
+                           if hasattr(t.model, "points_table")), None),
         "leakage": [{"attribute": lk.attribute, "score": round(lk.score, 6),
                      "used": lk.attribute in used} for lk in result.leakage],
         "features": used,
@@ -97,6 +100,10 @@ def write_report(result: LearnResult, *, prof: Profile, allow_leaky: bool,
         plots.reliability(curves, out / "reliability.png", title=f"{result.name}: calibration")
     (out / "profile.json").write_text(json.dumps(prof.to_dict(), indent=1, default=str))
     summary = build_summary(result, used=used)
+    summary["information_value"] = {a.name: {"iv": a.iv, "band": a.iv_band}
+                                    for a in prof.attributes if a.iv is not None}
+    if summary["scorecard"] is not None:  # the points table as its own artifact (MLflow too)
+        (out / "scorecard.json").write_text(json.dumps(summary["scorecard"], indent=1))
     rule = (result.extras or {}).get("decision")
     if result.schema.task == "binary" and result.y_eval is not None and rule:
         table = report_threshold.at_threshold(result.trained, result.y_eval, rule)

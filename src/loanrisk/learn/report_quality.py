@@ -67,7 +67,53 @@ def quality_markdown(result: LearnResult, summary: dict[str, Any]) -> list[str]:
             cells = [_f(v["attributes"].get(a, {}).get("violation_rate"), 3) for a in attrs]
             lines.append(f"| {m} | {_f(v['violation_rate'], 3)} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += _monotone_rule(summary.get("monotone_rule"))
+    lines += information_value_markdown(summary.get("information_value") or {})
+    lines += scorecard_markdown(summary.get("scorecard"))
     return lines
+
+
+def _monotone_rule(rule: dict[str, Any] | None) -> list[str]:
+    if not rule:
+        return []
+    excluded = ", ".join(rule["excluded"]) or "none"
+    return ["## Monotone champion (`--require-monotone`)", "",
+            f"- excluded for violations on the evaluation split: {excluded}",
+            f"- chosen: **{rule['chosen']}**; best without the constraint: "
+            f"{rule['unconstrained_best']}; the constraint costs {rule['cost']:.4f} "
+            f"{rule['metric']} on this split", ""]
+
+
+def information_value_markdown(iv: dict[str, dict[str, Any]]) -> list[str]:
+    """IV per attribute, strongest first, with its band; suspicious ones flagged for leakage."""
+    if not iv:
+        return []
+    lines = ["## Information value (against the adverse outcome)", "",
+             "Bands: useless < 0.02 ≤ weak < 0.1 ≤ medium < 0.3 ≤ strong ≤ 0.5 < suspicious.", "",
+             "| attribute | IV | band |", "|---|---:|---|"]
+    ranked = sorted(iv.items(), key=lambda kv: -(kv[1]["iv"] or 0.0))
+    lines += [f"| {name} | {v['iv']:.4f} | {v['band']} |" for name, v in ranked]
+    sus = [name for name, v in ranked if v["band"] == "suspicious"]
+    if sus:
+        lines += ["", f"> **Leakage check: IV above 0.5 for {', '.join(sus)}.** Such a strong "
+                  "single attribute is often set from the outcome or known only after the "
+                  "decision (or priced from the same risk, as a lender's own grade); confirm it "
+                  "is known when the application is decided."]
+    return [*lines, ""]
+
+
+def scorecard_markdown(card: dict[str, Any] | None) -> list[str]:
+    """The scorecard's points table (also in scorecard.json)."""
+    if not card:
+        return []
+    lines = ["## Scorecard points (`scorecard.json`)", "",
+             f"{card['base_points']:g} points at {card['base_odds']:g}:1 odds (good:bad), "
+             f"{card['pdo']:g} points to double the odds; an applicant's score is the sum of "
+             "one bin's points per attribute. Bins on numeric attributes are in raw units.", "",
+             "| attribute | bin | WoE | points | training rows |", "|---|---|---:|---:|---:|"]
+    lines += [f"| {r['attribute']} | {r['bin']} | {r['woe']:.4f} | {r['points']:.1f} | "
+              f"{r['rows']} |" for r in card["bins"]]
+    return [*lines, ""]
 
 
 def _f(v: float | None, digits: int = 4) -> str:

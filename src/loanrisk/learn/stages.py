@@ -118,7 +118,8 @@ def fit_models(opts: LearnOptions, schema: Schema, df: pd.DataFrame, y: np.ndarr
         model = make_model(name, seed=opts.seed, task=schema.task,
                            **model_overrides(name, opts, pre, attrs, fitted))
         model.fit(X_tr, y[parts.train], X_val=X_val, y_val=y[parts.val], n_classes=n_classes)
-        if opts.calibrate and name != "majority":
+        # the scorecard's probabilities are its points' odds (maximum likelihood, uncalibrated)
+        if opts.calibrate and name not in ("majority", "scorecard"):
             from loanrisk.learn.calibration import calibrate
 
             model = calibrate(model, X_val=X_val, y_val=y[parts.val])
@@ -255,15 +256,46 @@ def write_version_dir(out: Path, *, best: TrainedModel, schema: Schema, attrs: l
     return out
 
 
+def monotone_checks(trained: list[TrainedModel], *, schema: Schema, attrs: list[Any],
+                    df: pd.DataFrame, parts: Any) -> dict[str, Any]:
+    """Each model's monotone violations on the evaluation split (loanrisk.learn.monotone)."""
+    from loanrisk.learn.monotone import violations
+
+    return {t.name: violations(t.graph, train=df.iloc[parts.train], ev=df.iloc[parts.eval],
+                               attrs=attrs, task=schema.task) for t in trained}
+
+
+def monotone_pool(trained: list[TrainedModel], mono: dict[str, Any], *,
+                  among: set[str] | None, metric: str) -> tuple[set[str], dict[str, Any]]:
+    """``learn --require-monotone``: the models (within ``among``) with no violation, and what the
+    constraint did: the models it excluded and the primary metric it costs on this split.
+
+    Raises LoanriskError when no model with skill keeps every declared direction.
+    """
+    pool = {t.name for t in trained if among is None or t.name in among}
+    kept = {n for n in pool if mono.get(n, {}).get("violation_rate", 0.0) == 0.0}
+    excluded = sorted(pool - kept - {"majority"})
+    if not kept - {"majority"}:
+        raise LoanriskError(
+            "--require-monotone: every model moves risk against a monotone attribute on the "
+            f"evaluation split ({', '.join(excluded)}); add gbdt or scorecard to --models (both "
+            "keep the schema's directions) or drop --require-monotone")
+    free = pick_best(trained, metric=metric, among=among)
+    chosen = pick_best(trained, metric=metric, among=kept)
+    return kept, {"required": True, "excluded": excluded, "unconstrained_best": free.name,
+                  "chosen": chosen.name, "metric": metric,
+                  "cost": round(free.evaluation.metrics[metric]
+                                - chosen.evaluation.metrics[metric], 6)}
+
+
 def quality_checks(trained: list[TrainedModel], *, best: TrainedModel, schema: Schema,
                    attrs: list[Any], df: pd.DataFrame, parts: Any, y_eval: np.ndarray,
-                   settings: Settings) -> dict[str, Any]:
+                   settings: Settings, mono: dict[str, Any] | None = None) -> dict[str, Any]:
     """Monotonicity violations of every model, and the decision rule on the best one."""
-    from loanrisk.learn.monotone import violations
     from loanrisk.scoring.decision import decision_rule
 
-    mono = {t.name: violations(t.graph, train=df.iloc[parts.train], ev=df.iloc[parts.eval],
-                               attrs=attrs, task=schema.task) for t in trained}
+    if mono is None:
+        mono = monotone_checks(trained, schema=schema, attrs=attrs, df=df, parts=parts)
     return {"monotone": mono,
             "decision": decision_rule(best.eval_proba, task=schema.task, settings=settings,
                                       y=y_eval)}

@@ -41,6 +41,7 @@ class LearnOptions:
     mlp: dict[str, Any] = field(default_factory=dict)  # MLPConfig overrides
     gbdt: dict[str, Any] = field(default_factory=dict)
     linear: dict[str, Any] = field(default_factory=dict)
+    scorecard: dict[str, Any] = field(default_factory=dict)  # pdo, base_points, base_odds, ...
     progress: bool = True
     register: bool = True
     repeats: int = 1  # seeded splits seed .. seed + repeats - 1; the champion on the mean
@@ -49,6 +50,7 @@ class LearnOptions:
     use_tuned: bool = True  # read <home>/tuned/<dataset>/<model>.json when present
     tuned_from: dict[str, str] = field(default_factory=dict)  # filled: model -> params file
     max_latency_us: float | None = None  # champion only among models scoring within this p50
+    require_monotone: bool = False  # champion only among models with no monotone violation
     backend: str = "local"  # local | ray: where the repeated splits (seeds after the first) run
     ray_address: str | None = None  # backend ray: the cluster (default RAY_ADDRESS, else local)
 

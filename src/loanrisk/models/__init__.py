@@ -21,7 +21,8 @@ __all__ = ["MLP_DESIGNS", "MODEL_NAMES", "TABULAR_ONLY", "LoanModel", "class_sel
 
 
 def make_model(name: str, *, seed: int, task: str, **overrides: Any) -> LoanModel:
-    """A new, unfitted model of kind ``name`` ("majority", "linear", "mlp" or "gbdt").
+    """A new, unfitted model of kind ``name`` ("majority", "linear", "mlp", "gbdt", "ensemble" or
+    "scorecard").
 
     ``task`` is "binary" or "multiclass"; ``overrides`` go to the model's constructor.
     ``mlp`` takes ``design="reference"`` (the article's network, MLPModel) or ``"tabular"``
@@ -54,6 +55,10 @@ def make_model(name: str, *, seed: int, task: str, **overrides: Any) -> LoanMode
             model = MLPModel(seed=seed, task=task, **overrides)
         else:
             raise ValueError(f"unknown mlp design {design!r}; choose from {MLP_DESIGNS}")
+    elif name == "scorecard":
+        from loanrisk.models.scorecard import ScorecardModel
+
+        model = ScorecardModel(seed=seed, task=task, **overrides)
     elif name == "ensemble":
         from loanrisk.models.ensemble import EnsembleModel
 

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     import numpy as np
     import onnx
 
-MODEL_NAMES = ("majority", "linear", "mlp", "gbdt", "ensemble")
+MODEL_NAMES = ("majority", "linear", "mlp", "gbdt", "ensemble", "scorecard")
 MLP_DESIGNS = ("reference", "tabular")
 TABULAR_ONLY = frozenset({"n_bins", "bins", "members", "keep_raw"})  # ignored by "reference"
 

@@ -1,0 +1,396 @@
+"""The credit-risk scorecard: attributes binned by weight of evidence (WoE), a logistic regression
+on the WoE values, scaled to points ("600 points at 50:1 odds, 20 points to double the odds").
+
+**Binning: scikit-learn, not OptBinning.** OptBinning 1.0 would install OR-Tools and CVXPY here
+and downgrade protobuf 7 to 6, which onnx, onnxruntime and MLflow share; scikit-learn is already a
+training dependency. Each numeric attribute is binned by a small ``DecisionTreeClassifier`` on the
+"bad" indicator (``max_bins`` leaves, at least ``min_bin_share`` of the rows per bin), with
+``monotonic_cst`` where the schema marks the attribute ``monotone``: the tree's bad rate then
+never moves against the declared direction, and the WoE values are made monotone by an isotonic
+fit over the bins (weighted by their counts) to remove what the smoothing could bend.
+
+**On the model's input.** Like every family, the scorecard receives the preprocessed matrix
+(:mod:`loanrisk.features`): numeric values imputed, clipped and scaled — a monotone affine map of
+the raw value, so bin edges on those columns are bin edges on the raw values (the points table
+shows them in raw units) — then missing indicators, then one-hot columns. Missing values are their
+own bin: a row whose indicator is 1 takes the attribute's "missing" WoE, whatever its imputed
+value. A categorical attribute's bins are its one-hot columns (rare and unseen values share
+"other"; a frequent "missing" is its own category).
+
+**Grades: ordinal, not one-vs-rest.** For an ordered target (classes best to worst) the model is a
+proportional-odds (cumulative logit) regression: one score ``s`` per applicant and K-1 ordered
+cut points, P(class <= k) = sigmoid(theta_k - s). One score gives one points table and one set of
+reasons, and the expected grade rises with ``s``, so monotone bins stay monotone through the
+model; one-vs-rest would give K unrelated scorecards whose softmax can move risk either way. WoE
+and bins use the dichotomy "class >= cut" with the cut nearest the mean class (for a binary
+target: the adverse class).
+
+Coefficients on WoE are constrained to be >= 0 (higher WoE, lower risk), the usual scorecard
+rule: no attribute's points run against its own univariate evidence. The ONNX graph bins with the
+same float32 comparisons and computes the score and probabilities in double, as numpy does.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import onnx
+
+from loanrisk.errors import DataError
+
+MISSING_SUFFIX = "__missing__"
+
+
+def _expit(z: np.ndarray) -> np.ndarray:
+    from scipy.special import expit
+
+    return np.asarray(expit(z), dtype=np.float64)
+
+
+class _Attr:
+    """The bins of one attribute: numeric (edges + optional missing bin) or one-hot columns."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.value_col: int | None = None
+        self.missing_col: int | None = None
+        self.onehot: list[tuple[int, str]] = []  # (column, category)
+        self.center, self.scale = 0.0, 1.0
+        self.edges = np.zeros(0, dtype=np.float32)
+        self.woe = np.zeros(0)  # numeric: one per bin; categorical: one per one-hot column
+        self.woe_missing = 0.0
+        self.counts = np.zeros(0)
+        self.count_missing = 0
+        self.weight = 0.0
+
+
+class ScorecardModel:
+    """WoE bins per attribute, then a (cumulative) logistic regression on WoE, as points."""
+
+    name = "scorecard"
+
+    def __init__(self, *, seed: int = 0, task: str = "binary",
+                 columns: list[dict[str, Any]] | None = None, monotone: list[int] | None = None,
+                 max_bins: int = 10, min_bin_share: float = 0.03, C: float = 1.0,
+                 cv_folds: int = 5,
+                 smoothing: float = 20.0, pdo: float = 20.0, base_points: float = 600.0,
+                 base_odds: float = 50.0) -> None:
+        self.seed = seed
+        self.task = task
+        self.columns = columns  # [{"name", "source", "center", "scale"}] per feature column
+        self.monotone = list(monotone) if monotone is not None else None
+        self.max_bins = max_bins
+        self.min_bin_share = min_bin_share
+        self.C = C
+        self.cv_folds = cv_folds
+        self.smoothing = smoothing
+        self.pdo = pdo
+        self.base_points = base_points
+        self.base_odds = base_odds
+        self.history_: dict[str, list[float]] | None = None
+
+    # ---- binning ----------------------------------------------------------------------------
+    def _attributes(self, n_cols: int) -> list[_Attr]:
+        cols = self.columns or [{"name": f"x{i}", "source": f"x{i}"} for i in range(n_cols)]
+        if len(cols) != n_cols:
+            raise ValueError(f"columns describes {len(cols)} columns for {n_cols} features")
+        attrs: dict[str, _Attr] = {}
+        for i, c in enumerate(cols):
+            a = attrs.setdefault(c["source"], _Attr(c["source"]))
+            if c["name"] == c["source"]:
+                a.value_col = i
+                a.center, a.scale = float(c.get("center", 0.0)), float(c.get("scale", 1.0))
+            elif c["name"] == c["source"] + MISSING_SUFFIX:
+                a.missing_col = i
+            else:
+                a.onehot.append((i, c["name"].split("=", 1)[-1]))
+        return list(attrs.values())
+
+    def _woe(self, good: np.ndarray, bad: np.ndarray) -> np.ndarray:
+        # ``smoothing`` rows at the overall bad rate join every bin: a thin bin's WoE shrinks to 0
+        a = self.smoothing / (self.n_good_ + self.n_bad_)
+        g, b = good + a * self.n_good_, bad + a * self.n_bad_
+        return np.log((g / g.sum()) / (b / b.sum()))
+
+    def _fit_numeric(self, a: _Attr, X: np.ndarray, bad: np.ndarray, sign: int) -> None:
+        from sklearn.isotonic import IsotonicRegression
+        from sklearn.tree import DecisionTreeClassifier
+
+        assert a.value_col is not None
+        miss = (X[:, a.missing_col] > 0.5) if a.missing_col is not None else np.zeros(len(X), bool)
+        x, b = X[~miss, a.value_col], bad[~miss]
+        edges = np.zeros(0, dtype=np.float32)
+        if x.size and np.unique(x).size > 1 and np.unique(b).size > 1:
+            tree = DecisionTreeClassifier(
+                max_leaf_nodes=max(2, self.max_bins),
+                min_samples_leaf=max(1, int(self.min_bin_share * len(X))),
+                monotonic_cst=[sign] if sign else None, random_state=self.seed)
+            tree.fit(x[:, None], b)
+            thr = tree.tree_.threshold[tree.tree_.feature >= 0]
+            edges = np.unique(np.asarray(thr, dtype=np.float32))
+        a.edges = edges
+        idx = (x[:, None] > edges[None, :]).sum(axis=1)
+        nb = len(edges) + 1
+        bad_n = np.bincount(idx, weights=b, minlength=nb)
+        a.counts = np.bincount(idx, minlength=nb).astype(float)
+        a.count_missing = int(miss.sum())
+        mb = float(bad[miss].sum())
+        woe_all = self._woe(np.append(a.counts - bad_n, a.count_missing - mb),
+                            np.append(bad_n, mb))  # the missing bin is the last one
+        woe, a.woe_missing = woe_all[:-1], float(woe_all[-1]) if a.count_missing else 0.0
+        if sign and nb > 1:  # more of a +1 attribute never lowers risk: WoE never rises
+            iso = IsotonicRegression(increasing=sign < 0)
+            woe = iso.fit_transform(np.arange(nb), woe, sample_weight=np.maximum(a.counts, 1e-9))
+        a.woe = np.asarray(woe, dtype=np.float64)
+
+    def _fit_categorical(self, a: _Attr, X: np.ndarray, bad: np.ndarray) -> None:
+        cols = [c for c, _ in a.onehot]
+        onehot = X[:, cols] > 0.5
+        a.counts = onehot.sum(axis=0).astype(float)
+        bad_n = (onehot & (bad[:, None] > 0)).sum(axis=0).astype(float)
+        a.woe = self._woe(a.counts - bad_n, bad_n)
+
+    def _bin_all(self, X: np.ndarray, bad: np.ndarray, signs: list[int]) -> list[_Attr]:
+        """Every attribute's bins and WoE, learned from the rows ``X`` with labels ``bad``."""
+        self.n_bad_ = float(bad.sum())
+        self.n_good_ = float(len(bad) - self.n_bad_)
+        attrs = self._attributes(X.shape[1])
+        for a in attrs:
+            if a.value_col is not None:
+                self._fit_numeric(a, X, bad, int(signs[a.value_col]))
+            else:
+                self._fit_categorical(a, X, bad)
+        return attrs
+
+    def _woe_matrix(self, X: np.ndarray, attrs: list[_Attr] | None = None) -> np.ndarray:
+        """(n, n_attributes) WoE of each row's bin, float64 — what the graph computes."""
+        X = np.asarray(X, dtype=np.float32)
+        attrs = self.attrs_ if attrs is None else attrs
+        out = np.zeros((len(X), len(attrs)))
+        for j, a in enumerate(attrs):
+            if a.value_col is not None:
+                idx = (X[:, a.value_col][:, None] > a.edges[None, :]).sum(axis=1)
+                w = a.woe[idx]
+                if a.missing_col is not None:
+                    w = np.where(X[:, a.missing_col] > 0.5, a.woe_missing, w)
+            else:
+                w = X[:, [c for c, _ in a.onehot]].astype(np.float64) @ a.woe
+            out[:, j] = w
+        return out
+
+    # ---- fitting ----------------------------------------------------------------------------
+    def fit(self, X: np.ndarray, y: np.ndarray, *, X_val: np.ndarray | None = None,
+            y_val: np.ndarray | None = None, n_classes: int | None = None) -> ScorecardModel:
+        """Bin every attribute, then fit the regression on WoE; returns self.
+
+        Raises DataError when the training labels hold a single class.
+        """
+        from scipy.optimize import minimize
+
+        X = np.asarray(X, dtype=np.float32)
+        y = np.asarray(y, dtype=np.int64)
+        self.n_classes_ = k = int(n_classes if n_classes is not None else y.max() + 1)
+        if np.unique(y).size < 2:
+            raise DataError("the training rows hold a single class; a classifier needs two")
+        self.cut_ = int(np.clip(round(float(y.mean())), 1, k - 1)) if k > 2 else 1
+        bad = (y >= self.cut_).astype(np.float64)
+        signs = self.monotone or [0] * X.shape[1]
+        # the regression learns from out-of-fold WoE: a row's WoE never saw its own label, so
+        # the weights do not trust bins that merely memorised the training rows
+        W = np.zeros((len(X), len(self._attributes(X.shape[1]))))
+        if self.cv_folds > 1 and len(X) >= 10 * self.cv_folds:
+            from sklearn.model_selection import StratifiedKFold
+
+            folds = StratifiedKFold(self.cv_folds, shuffle=True, random_state=self.seed)
+            for fit_idx, out_idx in folds.split(X, bad):
+                if np.unique(bad[fit_idx]).size < 2:
+                    continue
+                W[out_idx] = self._woe_matrix(X[out_idx],
+                                              self._bin_all(X[fit_idx], bad[fit_idx], signs))
+        self.attrs_ = self._bin_all(X, bad, signs)
+        if not (self.cv_folds > 1 and len(X) >= 10 * self.cv_folds):
+            W = self._woe_matrix(X)
+        n_a = W.shape[1]
+        onehot_y = np.eye(k)[y]
+
+        def nll(params: np.ndarray) -> tuple[float, np.ndarray]:
+            w, a0, d = params[:n_a], params[n_a], params[n_a + 1:]
+            theta = a0 + np.concatenate([[0.0], np.cumsum(np.exp(d))])  # (k-1,)
+            s = -W @ w
+            F = _expit(theta[None, :] - s[:, None])  # (n, k-1)
+            dF = F * (1 - F)
+            Fe = np.hstack([np.zeros((len(s), 1)), F, np.ones((len(s), 1))])
+            dFe = np.hstack([np.zeros((len(s), 1)), dF, np.zeros((len(s), 1))])
+            p = np.maximum(Fe[np.arange(len(y)), y + 1] - Fe[np.arange(len(y)), y], 1e-300)
+            g_hi, g_lo = dFe[np.arange(len(y)), y + 1] / p, dFe[np.arange(len(y)), y] / p
+            loss = -np.log(p).sum() + 0.5 / self.C * float(w @ w)
+            ds = -(g_lo - g_hi)  # d(-log p)/ds
+            gw = -(W.T @ ds) + w / self.C
+            # d(-log p)/d theta_j: -(1/p) dF_j [j == y] + (1/p) dF_j [j == y - 1]
+            gt = -(onehot_y[:, :k - 1] * dF).T @ (1 / p) + (onehot_y[:, 1:] * dF).T @ (1 / p)
+            ga0 = gt.sum()
+            gd = np.array([gt[j:].sum() * math.exp(d[j - 1]) for j in range(1, k - 1)])
+            return float(loss), np.concatenate([gw, [ga0], gd])
+
+        x0 = np.concatenate([np.full(n_a, 0.5), [0.0], np.zeros(k - 2)])
+        bounds = [(0.0, None)] * n_a + [(None, None)] + [(-30.0, 10.0)] * (k - 2)
+        res = minimize(nll, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                       options={"maxiter": 500})
+        self.coef_ = np.asarray(res.x[:n_a], dtype=np.float64)
+        d = res.x[n_a + 1:]
+        self.theta_ = res.x[n_a] + np.concatenate([[0.0], np.cumsum(np.exp(d))])
+        for a, w in zip(self.attrs_, self.coef_, strict=True):
+            a.weight = float(w)
+        self.classes_ = np.arange(k, dtype=np.int64)
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Probabilities (n, n_classes) in float64: cumulative sigmoids, differenced."""
+        s = self._score(np.asarray(X, dtype=np.float32))
+        F = _expit(self.theta_[None, :] - s)
+        n = len(F)
+        return np.hstack([F, np.ones((n, 1))]) - np.hstack([np.zeros((n, 1)), F])
+
+    def _score(self, X: np.ndarray) -> np.ndarray:
+        """The risk score s (n, 1), summed as the graph sums it."""
+        num = [j for j, a in enumerate(self.attrs_) if a.value_col is not None]
+        W = self._woe_matrix(X)
+        s = np.zeros((len(X), 1))
+        if num:
+            s = W[:, num] @ (-self.coef_[num])[:, None]
+        cat = self._cat_weights(X.shape[1])
+        if cat is not None:
+            s = s + np.asarray(X, dtype=np.float64) @ cat
+        return s
+
+    def _cat_weights(self, n_features: int) -> np.ndarray | None:
+        cats = [a for a in self.attrs_ if a.value_col is None]
+        if not cats:
+            return None
+        m = np.zeros((n_features, 1))
+        for a in cats:
+            for (c, _), w in zip(a.onehot, a.woe, strict=True):
+                m[c, 0] = -a.weight * w
+        return m
+
+    # ---- export -----------------------------------------------------------------------------
+    def to_onnx(self, n_features: int) -> onnx.ModelProto:
+        """Graph "features" [N,F] -> "probabilities" [N,C]: bin lookups, score, cumulative logit."""
+        from onnx import TensorProto, helper
+
+        from loanrisk.onnx_utils import FEATURES, PROBABILITIES, const, float_input, make_model
+
+        f64 = np.float64
+        num = [a for a in self.attrs_ if a.value_col is not None]
+        nodes: list[Any] = []
+        inits: list[Any] = []
+        parts: list[str] = []
+        if num:
+            width = max(1, max(len(a.edges) for a in num))
+            edges = np.full((1, len(num), width), np.inf, dtype=np.float32)
+            table: list[float] = []
+            offsets: list[int] = []
+            miss_woe: list[float] = []
+            miss_sel = np.zeros((n_features, len(num)))
+            for j, a in enumerate(num):
+                edges[0, j, :len(a.edges)] = a.edges
+                offsets.append(len(table))
+                table.extend(a.woe.tolist())
+                if a.missing_col is not None:
+                    miss_sel[a.missing_col, j] = 1.0
+                miss_woe.append(a.woe_missing)
+            inits += [const("num_cols", [a.value_col for a in num], np.int64),
+                      const("edges", edges, np.float32), const("axis2", [2], np.int64),
+                      const("offsets", [offsets], np.int64), const("woe_table", table, f64),
+                      const("miss_sel", miss_sel, np.float32), const("half", [[0.5]], np.float32),
+                      const("miss_woe", [miss_woe], f64),
+                      const("w_num", -self.coef_[[self.attrs_.index(a) for a in num]][:, None],
+                            f64)]
+            nodes += [
+                helper.make_node("Gather", [FEATURES, "num_cols"], ["xn"], axis=1),
+                helper.make_node("Unsqueeze", ["xn", "axis2"], ["xn3"]),
+                helper.make_node("Greater", ["xn3", "edges"], ["above"]),
+                helper.make_node("Cast", ["above"], ["above64"], to=TensorProto.INT64),
+                helper.make_node("ReduceSum", ["above64", "axis2"], ["bin"], keepdims=0),
+                helper.make_node("Add", ["bin", "offsets"], ["flat"]),
+                helper.make_node("Gather", ["woe_table", "flat"], ["woe_bin"], axis=0),
+                helper.make_node("MatMul", [FEATURES, "miss_sel"], ["miss_f"]),
+                helper.make_node("Greater", ["miss_f", "half"], ["is_miss"]),
+                helper.make_node("Where", ["is_miss", "miss_woe", "woe_bin"], ["woe_num"]),
+                helper.make_node("MatMul", ["woe_num", "w_num"], ["s_num"]),
+            ]
+            parts.append("s_num")
+        cat = self._cat_weights(n_features)
+        if cat is not None:
+            inits.append(const("w_cat", cat, f64))
+            nodes += [helper.make_node("Cast", [FEATURES], ["x64"], to=TensorProto.DOUBLE),
+                      helper.make_node("MatMul", ["x64", "w_cat"], ["s_cat"])]
+            parts.append("s_cat")
+        if len(parts) == 2:
+            nodes.append(helper.make_node("Add", parts, ["s"]))
+        else:
+            nodes.append(helper.make_node("Identity", parts, ["s"]))
+        n = self.n_classes_
+        inits += [const("theta", self.theta_[None, :], f64), const("zeros", [[0.0]], f64),
+                  const("ones", [[1.0]], f64)]
+        nodes += [
+            helper.make_node("Sub", ["theta", "s"], ["z"]),
+            helper.make_node("Sigmoid", ["z"], ["F"]),
+            helper.make_node("Shape", ["F"], ["f_shape"]),
+            helper.make_node("Slice", ["f_shape", "start0", "end1"], ["n_rows"]),
+            helper.make_node("Concat", ["n_rows", "one_i"], ["col_shape"], axis=0),
+            helper.make_node("Expand", ["zeros", "col_shape"], ["zcol"]),
+            helper.make_node("Expand", ["ones", "col_shape"], ["ocol"]),
+            helper.make_node("Concat", ["F", "ocol"], ["upper"], axis=1),
+            helper.make_node("Concat", ["zcol", "F"], ["lower"], axis=1),
+            helper.make_node("Sub", ["upper", "lower"], ["prob64"]),
+            helper.make_node("Cast", ["prob64"], [PROBABILITIES], to=TensorProto.FLOAT),
+        ]
+        inits += [const("start0", [0], np.int64), const("end1", [1], np.int64),
+                  const("one_i", [1], np.int64)]
+        return make_model(nodes, name="scorecard", inputs=[float_input(FEATURES, n_features)],
+                          outputs=[float_input(PROBABILITIES, n)], initializers=inits,
+                          doc="WoE scorecard (cumulative logit)")
+
+    # ---- points -----------------------------------------------------------------------------
+    def points_table(self) -> dict[str, Any]:
+        """The scorecard: per attribute and bin, its WoE and points (and the scaling used).
+
+        Score = offset + factor * ln(odds good:bad), factor = pdo / ln 2, offset = base_points -
+        factor * ln(base_odds); the intercept's points are spread evenly over the attributes, so
+        an applicant's points add up to the score.
+        """
+        factor = self.pdo / math.log(2)
+        offset = self.base_points - factor * math.log(self.base_odds)
+        spread = (offset + factor * float(self.theta_[self.cut_ - 1])) / len(self.attrs_)
+        rows: list[dict[str, Any]] = []
+        for a in self.attrs_:
+            bins: list[tuple[str, float, float]] = []
+            if a.value_col is not None:
+                raw = [float(e) * a.scale + a.center for e in a.edges]
+                lows = ["-inf", *(f"{v:.6g}" for v in raw)]
+                highs = [*(f"{v:.6g}" for v in raw), "inf"]
+                bins += [(f"({lo}, {hi}]" if hi != "inf" else f"({lo}, inf)", w, c)
+                         for lo, hi, w, c in zip(lows, highs, a.woe, a.counts, strict=True)]
+                if a.missing_col is not None:
+                    bins.append(("missing", a.woe_missing, float(a.count_missing)))
+            else:
+                bins += [(cat, w, c) for (_, cat), w, c in zip(a.onehot, a.woe, a.counts,
+                                                              strict=True)]
+            for label, woe, count in bins:
+                pts = factor * a.weight * float(woe) + spread
+                rows.append({"attribute": a.name, "bin": label, "woe": round(float(woe), 6),
+                             "points": round(pts, 2), "rows": int(count)})
+        return {"pdo": self.pdo, "base_points": self.base_points, "base_odds": self.base_odds,
+                "factor": factor, "offset": offset, "bad_from_class_index": self.cut_,
+                "coefficients": {a.name: round(a.weight, 6) for a in self.attrs_},
+                "bins": rows}
+
+    def params(self) -> dict[str, Any]:
+        """Hyperparameters, for MLflow."""
+        return {"seed": self.seed, "max_bins": self.max_bins, "min_bin_share": self.min_bin_share,
+                "C": self.C, "cv_folds": self.cv_folds, "smoothing": self.smoothing,
+                "pdo": self.pdo, "base_points": self.base_points, "base_odds": self.base_odds,
+                "link": "cumulative logit"}
