@@ -34,6 +34,7 @@ import pandas as pd
 
 from loanrisk.config import Settings, get_settings
 from loanrisk.errors import LoanriskError
+from loanrisk.serving.decide import decide
 
 BACKENDS = ("local", "ray")
 _CACHE: dict[str, Any] = {}  # per worker process: model files digest -> Served
@@ -152,7 +153,7 @@ def score_chunk(files: dict[str, bytes], version: int | None, start: int,
         valid.append(obj.model_dump())
         where.append(start + i)
     out = []
-    for row, d in zip(where, s.score(valid), strict=True):
+    for row, d in zip(where, (r.served for r in decide(served, valid)), strict=True):
         rec = {"row": row, "decision": d.decision, "risk_score": d.risk_score,
                "risk_tier": d.risk_tier}
         rec.update({f"p_{c}": p for c, p in d.probabilities.items()})

@@ -15,7 +15,6 @@ from loanrisk.api.audit import audit
 from loanrisk.api.decide import (
     InvalidRequest,
     body_doc,
-    model_ref,
     parse_json,
     request_hash,
     split_metadata,
@@ -33,6 +32,7 @@ from loanrisk.api.models import (
 from loanrisk.api.routes.score import ERRORS
 from loanrisk.scoring.validation import HEADER_TOKEN, IDENTIFIER
 from loanrisk.serving.challenger import assignment_key
+from loanrisk.serving.decide import decide
 from loanrisk.store import DuplicateApplication, KeyInfo, Store
 from loanrisk.store.challenger import challenger_objects
 from loanrisk.store.outcomes import outcome_error, stored_classes
@@ -147,17 +147,14 @@ async def create_application(request: Request, call: CallDep,
         return _replay(prior, digest, served.scorer.classes)
     [channel] = channel_of(key, [valid], batch=False)  # 403 for a channel the key may not use
     attrs, meta = split_metadata(valid)
-    ref = model_ref(served)
-    served_by, extras = served.role, []
-    if router is None:
-        [d] = served.scorer.score([attrs])
-    else:  # shadow or canary: the router decides what the client gets
-        [routed] = router.route([attrs], keys=[assignment_key(
-            applicant_id=meta["applicant_id"], application_id=str(app_id))])
-        d, served_by = routed.served, routed.served_by
-        ref = {"name": ref["name"], "version": routed.served_version,
-               "sha256": routed.served_sha256}
-        extras = challenger_objects(app_id, routed.extra)
+    # the champion decides, or in shadow/canary mode the router decides what the client gets
+    [routed] = decide(served, [attrs], router=router, keys=[assignment_key(
+        applicant_id=meta["applicant_id"], application_id=str(app_id))])
+    d, served_by = routed.served, routed.served_by
+    ref = {"name": served.scorer.name, "version": routed.served_version,
+           "sha256": routed.served_sha256}
+    extras = challenger_objects(app_id, routed.extra)
+    if router is not None:
         service.metrics.challenged(routed.extra)
     row = Application(
         id=app_id, channel=channel, api_key_id=key.id,

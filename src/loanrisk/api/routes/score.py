@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from loanrisk.api.decide import body_doc, decision_public, parse_json, validate_all
 from loanrisk.api.deps import CallDep, channel_of
 from loanrisk.api.models import DecisionPublic, Message, ValidationErrorResponse
+from loanrisk.serving.decide import decide
 
 router = APIRouter(prefix="/v1", tags=["score"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -41,7 +42,8 @@ async def score(request: Request, call: CallDep) -> Any:
     valid = validate_all(served, data if batch else [data], batch=batch)
     channel_of(call.key, valid, batch=batch)  # the same channel rule as applications (403)
     out = []
-    for d in served.scorer.score(valid):
+    for routed in decide(served, valid):  # the champion's decision (never a challenger's)
+        d = routed.served
         metrics.decided("score", d.decision, d.risk_tier)
         out.append(decision_public(served, d))
     # a plain JSONResponse: the dicts are already DecisionPublic-shaped (skips re-validation)
