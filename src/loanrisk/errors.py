@@ -49,3 +49,38 @@ def reword(message: str, words: tuple[tuple[str, str], ...]) -> str:
     for cli, other in words:
         message = message.replace(cli, other)
     return message
+
+
+# Which extra brings each third-party module outside the core install (pyproject.toml; checked by
+# tests/unit/test_dependencies.py). The first extra named is the one to suggest.
+EXTRA_FOR_MODULE: dict[str, tuple[str, ...]] = {
+    "mlflow": ("registry", "train"),
+    "pandas": ("registry", "lake", "ui", "train"),
+    "psycopg": ("postgres",),
+    "redis": ("redis",),
+    "pyarrow": ("lake", "train"),
+    "duckdb": ("lake", "train"),
+    "streamlit": ("ui",),
+    "httpx": ("ui",),
+    "torch": ("train",),
+    "sklearn": ("train",),
+    "lightgbm": ("train",),
+    "onnx": ("train",),
+    "optuna": ("train",),
+    "matplotlib": ("train",),
+    "tqdm": ("train",),
+    "scipy": ("train",),
+    "ray": ("scale",),
+}
+
+
+def missing_extra(module: str | None) -> str | None:
+    """One line saying which extra to install for a missing third-party ``module`` (None when the
+    module is not one an extra brings)."""
+    top = (module or "").split(".")[0]
+    extras = EXTRA_FOR_MODULE.get(top)
+    if not extras:
+        return None
+    also = ", ".join(f"[{e}]" for e in extras[1:])
+    return (f"{top} is not installed: pip install 'loanrisk[{extras[0]}]'"
+            + (f" (it also comes with {also} and [all])" if also else " (or [all])"))

@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 
-from loanrisk.errors import LoanriskError
+from loanrisk.errors import LoanriskError, missing_extra
 from loanrisk.terminal import make_console
 
 console = make_console()
@@ -31,6 +31,7 @@ ReadDatabaseOpt = Annotated[str | None, typer.Option(
 ModelOpt = Annotated[str | None, typer.Option(
     "--model", help="Registered model name (default: the only one with a champion).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
+LEARN_DEFAULT_MODELS = "majority,linear,mlp,gbdt,ensemble"  # `learn --models` when not given
 
 
 def config_problem(exc: ValidationError) -> str:
@@ -53,6 +54,11 @@ def friendly(fn: F) -> F:
             message = str(exc)
         except ValidationError as exc:  # the configuration (LOANRISK_* variables, .env)
             message = config_problem(exc)
+        except ModuleNotFoundError as exc:  # an optional extra this command needs is missing
+            extra = missing_extra(exc.name)
+            if extra is None:
+                raise
+            message = extra
         except BrokenPipeError:  # `loanrisk ... | head`: the reader left; nothing to report
             raise typer.Exit(0) from None
         except OSError as exc:  # the loanrisk home or a file cannot be read or written
