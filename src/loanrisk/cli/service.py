@@ -174,19 +174,15 @@ def export(database: DatabaseOpt = None, clear: Annotated[bool, typer.Option(
         ] = False) -> None:
     """Write stored applications, decisions and outcomes to the Parquet lake, by day."""
     from loanrisk.cli.common import existing_sqlite
-    from loanrisk.store.crypto import keyring
     from loanrisk.store.lake import export as run_export
-
-    if keyring() is not None and not clear:
-        raise LoanriskError("the store encrypts applicant data at rest but the Parquet lake "
-                            "would hold it in clear; pass --clear to export it so anyway "
-                            "(and protect the lake's directory), or leave it to the store")
 
     if database:  # exporting reads the store: a missing SQLite file is a typo, not empty
         existing_sqlite(database)
-    res = run_export(settings_for(database))
+    res = run_export(settings_for(database), clear=clear)
     console.print(f"{res.applications} applications and {res.outcomes} outcomes in "
-                  f"{res.days} day partitions under {res.lake_dir}", highlight=False)
+                  f"{res.days} day partitions under {res.lake_dir}"
+                  + (" (encrypted with the active data key)" if res.encrypted else ""),
+                  highlight=False)
 
 
 def sql(

@@ -25,7 +25,7 @@ import hmac
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import JSON, Text
@@ -35,6 +35,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from loanrisk.errors import LoanriskError
 
 PREFIX = "enc:"
+FILE_MAGIC = b"LRSEAL1 "
 SET_KEYS = ("set LOANRISK_ENCRYPTION_KEYS (kid:base64key,...,index:base64key) or "
             "LOANRISK_ENCRYPTION_KEY_FILE; `loanrisk keys new-data-key` makes one")
 
@@ -55,6 +56,17 @@ class Keyring:
     keys: dict[str, bytes]
     active: str
     index_key: bytes
+    _ciphers: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def cipher(self, kid: str) -> Any:
+        """The AESGCM object of key ``kid``, made once (the key schedule is not redone per
+        value)."""
+        aead = self._ciphers.get(kid)
+        if aead is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            aead = self._ciphers[kid] = AESGCM(self.keys[kid])
+        return aead
 
     @classmethod
     def parse(cls, text: str, where: str) -> Keyring:
@@ -81,15 +93,12 @@ class Keyring:
         return cls(keys=keys, active=next(iter(keys)), index_key=index)
 
     def seal(self, value: str, column: str) -> str:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
         nonce = secrets.token_bytes(12)
-        ct = AESGCM(self.keys[self.active]).encrypt(nonce, value.encode(), column.encode())
+        ct = self.cipher(self.active).encrypt(nonce, value.encode(), column.encode())
         return f"{PREFIX}{self.active}:{base64.b64encode(nonce + ct).decode()}"
 
     def open(self, value: str, column: str) -> str:
         from cryptography.exceptions import InvalidTag
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         kid, _, b64 = value[len(PREFIX):].partition(":")
         if kid not in self.keys:
@@ -98,10 +107,37 @@ class Keyring:
                              "(or the key file)")
         blob = base64.b64decode(b64)
         try:
-            return AESGCM(self.keys[kid]).decrypt(blob[:12], blob[12:], column.encode()).decode()
+            return self.cipher(kid).decrypt(blob[:12], blob[12:], column.encode()).decode()
         except InvalidTag:
             raise KeyProblem(f"key {kid!r} does not decrypt the stored applications (a wrong "
                              "key under that id, or altered data): fix LOANRISK_ENCRYPTION_KEYS "
+                             "(or the key file)") from None
+
+    def seal_bytes(self, data: bytes, context: str) -> bytes:
+        """A whole file sealed with the active key: ``LRSEAL1 <key id>\\n`` then nonce,
+        ciphertext and tag; ``context`` (where the file belongs) is the associated data."""
+        nonce = secrets.token_bytes(12)
+        return (FILE_MAGIC + self.active.encode() + b"\n" + nonce
+                + self.cipher(self.active).encrypt(nonce, data, context.encode()))
+
+    def open_bytes(self, blob: bytes, context: str, where: str) -> bytes:
+        """A file sealed by :meth:`seal_bytes`, opened (KeyProblem naming ``where``)."""
+        from cryptography.exceptions import InvalidTag
+
+        head, _, rest = blob[len(FILE_MAGIC):].partition(b"\n")
+        kid = head.decode(errors="replace")
+        if not blob.startswith(FILE_MAGIC) or len(rest) < 28:
+            raise KeyProblem(f"{where} is not a file sealed by loanrisk (run `loanrisk export` "
+                             "again)")
+        if kid not in self.keys:
+            raise KeyProblem(f"{where} is encrypted with key {kid!r}, which the configured "
+                             "keys do not hold: add it to LOANRISK_ENCRYPTION_KEYS (or the "
+                             "key file)")
+        try:
+            return self.cipher(kid).decrypt(rest[:12], rest[12:], context.encode())  # type: ignore[no-any-return]
+        except InvalidTag:
+            raise KeyProblem(f"key {kid!r} does not decrypt {where} (a wrong key under that "
+                             "id, or an altered or moved file): fix LOANRISK_ENCRYPTION_KEYS "
                              "(or the key file)") from None
 
     def blind(self, value: str | None) -> str | None:

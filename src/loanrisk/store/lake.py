@@ -8,6 +8,12 @@ Layout (under ``settings.lake_dir``)::
 Export rewrites each day's file whole (written to a temporary name, then renamed), so
 re-exporting is idempotent and a reader never sees half a file. ``sql`` answers DuckDB SQL over
 the views ``applications`` and ``outcomes`` (the Athena/Redshift role).
+
+When the store encrypts (a keyring is configured) the lake is written encrypted too, unless
+``clear=True``: each day's Parquet file is sealed whole with the active data key (AES-256-GCM,
+the key id in the file's first line, the file's place ``<view>/day=...`` as associated data, so
+a file moved to another day fails to open) as ``part-0.parquet.enc``. ``sql`` opens sealed
+files in memory (never written back to disk in clear) and queries them as the same views.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from sqlalchemy import select
 from loanrisk.config import Settings, get_settings
 from loanrisk.errors import LoanriskError
 from loanrisk.store import Store
+from loanrisk.store.crypto import SET_KEYS, KeyProblem, Keyring, keyring
 from loanrisk.store.tables import Application, Outcome
 
 APP_SCHEMA = pa.schema([
@@ -51,6 +58,7 @@ class ExportResult:
     outcomes: int
     days: int
     lake_dir: Path
+    encrypted: bool = False
 
 
 def _utc(ts: datetime) -> datetime:
@@ -67,7 +75,16 @@ def _app_row(a: Application) -> dict[str, Any]:
             "model_sha256": a.model_sha256, "served_by": a.served_by}
 
 
-def _write_days(base: Path, rows: list[dict[str, Any]], schema: pa.Schema, ts: str) -> set[str]:
+CLEAR, SEALED = "part-0.parquet", "part-0.parquet.enc"
+
+
+def _context(part: Path) -> str:
+    """A sealed file's associated data: its view and day (``applications/day=...``)."""
+    return f"loanrisk-lake:{part.parent.name}/{part.name}"
+
+
+def _write_days(base: Path, rows: list[dict[str, Any]], schema: pa.Schema, ts: str,
+                ring: Keyring | None) -> set[str]:
     by_day: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_day.setdefault(r[ts].strftime("%Y-%m-%d"), []).append(r)
@@ -76,17 +93,29 @@ def _write_days(base: Path, rows: list[dict[str, Any]], schema: pa.Schema, ts: s
         part = base / f"day={day}"
         part.mkdir(exist_ok=True)
         tmp = part / f".part-0.{os.getpid()}.tmp"
-        pq.write_table(pa.Table.from_pylist(day_rows, schema=schema), tmp)
-        os.replace(tmp, part / "part-0.parquet")
+        table = pa.Table.from_pylist(day_rows, schema=schema)
+        if ring is None:
+            pq.write_table(table, tmp)
+        else:  # sealed whole, in memory: the clear file never touches the disk
+            buf = pa.BufferOutputStream()
+            pq.write_table(table, buf)
+            tmp.write_bytes(ring.seal_bytes(buf.getvalue().to_pybytes(), _context(part)))
+        name, other = (CLEAR, SEALED) if ring is None else (SEALED, CLEAR)
+        os.replace(tmp, part / name)
+        (part / other).unlink(missing_ok=True)  # the day's file from an export the other way
     for stale in base.glob("day=*"):  # days with no rows any more (a store was reset)
         if stale.name.removeprefix("day=") not in by_day:
             shutil.rmtree(stale, ignore_errors=True)
     return set(by_day)
 
 
-def export(settings: Settings | None = None, *, store: Store | None = None) -> ExportResult:
-    """Export every stored application and outcome to the lake (idempotent: same files)."""
+def export(settings: Settings | None = None, *, store: Store | None = None,
+           clear: bool = False) -> ExportResult:
+    """Export every stored application and outcome to the lake (idempotent: same rows).
+
+    Encrypted with the store's active data key when one is configured, unless ``clear``."""
     settings = settings or get_settings()
+    ring = None if clear else keyring()
     own = store is None
     store = store or Store(settings.resolved_database_url)
     try:
@@ -100,10 +129,34 @@ def export(settings: Settings | None = None, *, store: Store | None = None) -> E
         if own:
             store.close()
     lake = settings.lake_dir
-    days = _write_days(lake / "applications", apps, APP_SCHEMA, "created_at")
-    _write_days(lake / "outcomes", outs, OUTCOME_SCHEMA, "recorded_at")
+    days = _write_days(lake / "applications", apps, APP_SCHEMA, "created_at", ring)
+    _write_days(lake / "outcomes", outs, OUTCOME_SCHEMA, "recorded_at", ring)
     return ExportResult(applications=len(apps), outcomes=len(outs), days=len(days),
-                        lake_dir=lake)
+                        lake_dir=lake, encrypted=ring is not None)
+
+
+def _opened(view_dir: Path, schema: pa.Schema) -> pa.Table:
+    """Every day of a view with sealed files, opened in memory, with its ``day`` column."""
+    import io
+
+    ring = keyring()
+    if ring is None:
+        raise KeyProblem(f"the lake under {view_dir.parent} is encrypted but no key is "
+                         "configured: " + SET_KEYS)
+    parts = []
+    for path in sorted(view_dir.glob("day=*/part-0.parquet*")):
+        if path.name == SEALED:
+            where = f"lake file {path.parent.name}/{path.name}"
+            data = io.BytesIO(ring.open_bytes(path.read_bytes(), _context(path.parent), where))
+            table = pq.read_table(data, schema=schema)
+        elif path.name == CLEAR:
+            table = pq.read_table(path, schema=schema)
+        else:
+            continue
+        day = datetime.strptime(path.parent.name.removeprefix("day="), "%Y-%m-%d").date()
+        parts.append(table.append_column("day", pa.array([day] * table.num_rows,
+                                                         pa.date32())))
+    return pa.concat_tables(parts)
 
 
 def connect(settings: Settings | None = None) -> Any:
@@ -114,7 +167,10 @@ def connect(settings: Settings | None = None) -> Any:
     lake = settings.lake_dir
     con = duckdb.connect(":memory:")
     for view, schema in (("applications", APP_SCHEMA), ("outcomes", OUTCOME_SCHEMA)):
-        if any((lake / view).glob("day=*/*.parquet")):
+        if any((lake / view).glob(f"day=*/{SEALED}")):  # opened in memory only
+            con.register(f"_{view}_opened", _opened(lake / view, schema))
+            con.execute(f"CREATE VIEW {view} AS SELECT * FROM _{view}_opened")
+        elif any((lake / view).glob("day=*/*.parquet")):
             glob = str(lake / view / "day=*" / "*.parquet").replace("'", "''")
             con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{glob}', "
                         "hive_partitioning = true, union_by_name = true)")
