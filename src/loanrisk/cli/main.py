@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from loanrisk.cli.common import console, err_console, friendly, print_means
+from loanrisk.cli.common import LEARN_DEFAULT_MODELS, console, err_console, friendly, print_means
 
 app = typer.Typer(
     name="loanrisk",
@@ -56,7 +56,7 @@ def learn(
     models: Annotated[str, typer.Option(
         help="Comma-separated models to train (ensemble averages mlp and gbdt; also: "
              "scorecard, a points scorecard on WoE bins).")
-    ] = "majority,linear,mlp,gbdt,ensemble",
+    ] = LEARN_DEFAULT_MODELS,
     seed: Annotated[int | None, typer.Option(
         help="Seed for the split and every model (default: LOANRISK_SEED, 42).")] = None,
     allow_leaky: Annotated[bool, typer.Option(

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import inspect
 import logging
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from loanrisk.cli.common import (
+    LEARN_DEFAULT_MODELS,
     JsonOpt,
     ModelOpt,
     console,
@@ -198,8 +200,11 @@ def schedule(
                                               "90d; default: all with outcomes).")] = None,
     with_dataset: Annotated[str | None, typer.Option(help="Add this bundled dataset's rows "
                                                      "to the stored ones.")] = None,
-    models: Annotated[str, typer.Option(help="Comma-separated models to train.")] =
-    "majority,linear,gbdt",
+    with_data: Annotated[Path | None, typer.Option(help="Add the rows of your own table "
+                                                   "(CSV/Parquet; the champion's schema).")] = None,
+    models: Annotated[str | None, typer.Option(help="Comma-separated models to train "
+                                               "(default: the champion's own family, with its "
+                                               "design and parameters).")] = None,
     database: DatabaseOpt = None,
 ) -> None:
     """Learn from the store once per period (idempotent per period; see docs/deploy.md)."""
@@ -211,10 +216,17 @@ def schedule(
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = read_settings(database)
     opts = RetrainOptions(model=model_or_default(settings, model), since=since,
-                          with_dataset=with_dataset,
-                          models=tuple(m.strip() for m in models.split(",") if m.strip()))
+                          with_dataset=with_dataset, with_data=with_data,
+                          models=_model_list(models))
     n = run(opts, every=every, max_runs=max_runs, settings=settings)
     console.print(f"{n} scheduled run(s) done")
+
+
+def _model_list(models: str | None) -> tuple[str, ...] | None:
+    """--models as a tuple; None (the champion's own family) when not given."""
+    if models is None:
+        return None
+    return tuple(m.strip() for m in models.split(",") if m.strip()) or None
 
 
 def _learn_from_store(kw: dict[str, Any]) -> None:
@@ -241,15 +253,19 @@ def _learn_from_store(kw: dict[str, Any]) -> None:
         model = model_or_default(settings, kw.get("name"))
     except LoanriskError as exc:  # `learn` names the model with --name
         raise LoanriskError(str(exc).replace("--model NAME", "--name NAME")) from None
+    # learn's own default list means "not given": retrain the champion's family
+    given = kw["models"] if kw["models"] != LEARN_DEFAULT_MODELS else None
     opts = RetrainOptions(model=model, since=kw.get("since"),
-                          with_dataset=kw.get("with_dataset"),
+                          with_dataset=kw.get("with_dataset"), with_data=kw.get("with_data"),
                           seed=seed if seed is not None else settings.seed,
-                          models=tuple(m.strip() for m in kw["models"].split(",") if m.strip()),
+                          models=_model_list(given),
                           promote=bool(kw.get("promote", True)), force=bool(kw.get("force")),
                           progress=not kw.get("quiet", False))
     res = learn_from_store(opts, settings)
+    family = f" ({res.family}, the champion's family)" if res.family else ""
     console.print(f"{opts.model}: {res.rows_from_store} stored applications with outcomes + "
-                  f"{res.rows_from_dataset} original rows → v{res.version} · "
+                  f"{res.rows_from_dataset + res.rows_from_data} original rows → "
+                  f"v{res.version}{family} · "
                   f"{'[green]promoted[/]' if res.promoted else '[yellow]not promoted[/]'}"
                   + (f" ({res.reason})" if res.reason else " (--no-promote: the gate was not "
                      "tried)"), highlight=False)
@@ -272,6 +288,8 @@ def _extend_learn(app: typer.Typer, friendly: Any) -> None:
                   "(90d, 12w or an ISO date).")], None),
         "with_dataset": (Annotated[str | None, opt(help="With --from-store: add this bundled "
                          "dataset's rows.")], None),
+        "with_data": (Annotated[Path | None, opt(help="With --from-store: add the rows of your "
+                      "own table (CSV/Parquet, checked against the champion's schema).")], None),
     }
     params = [*base.parameters.values(), *(
         inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a)
@@ -280,8 +298,9 @@ def _extend_learn(app: typer.Typer, friendly: Any) -> None:
     def learn(**kw: Any) -> None:
         flags = {k: kw.pop(k) for k in extra}
         if not flags["from_store"]:
-            if flags["since"] or flags["with_dataset"]:
-                raise LoanriskError("--since and --with-dataset go with --from-store")
+            if flags["since"] or flags["with_dataset"] or flags["with_data"]:
+                raise LoanriskError("--since, --with-dataset and --with-data go with "
+                                    "--from-store")
             return orig(**kw)
         return _learn_from_store({**kw, **flags})
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from loanrisk.config import Settings, get_settings
+from loanrisk.errors import LoanriskError
 from loanrisk.learn.report import write_report
 from loanrisk.learn.stages import (
     fit_models,
@@ -77,6 +78,11 @@ def learn(opts: LearnOptions, settings: Settings | None = None, *,
     if opts.require_monotone or settings.require_monotone:
         among, monotone_rule = monotone_pool(trained, mono, among=among,
                                              metric=schema.primary_metric)
+    if opts.family is not None:  # retraining the champion's own family: compare like with like
+        among = {opts.family} & (among if among is not None else {opts.family})
+        if not among:
+            raise LoanriskError(f"{opts.family}, the champion's family, is over the latency "
+                                "budget: raise --max-latency-us or LOANRISK_MAX_LATENCY_US")
     stats = None
     if opts.repeats > 1:
         from loanrisk.learn.repeats import run_repeats
@@ -96,7 +102,8 @@ def learn(opts: LearnOptions, settings: Settings | None = None, *,
                          y_eval=y[parts.eval], repeats=stats, seed=opts.seed,
                          extras={**extras, "tuned_from": dict(opts.tuned_from),
                                  "latency_budget_us": budget,
-                                 "monotone_rule": monotone_rule})
+                                 "monotone_rule": monotone_rule,
+                                 "sources": dict(opts.sources)})
     run_id = None
     if opts.register:
         from loanrisk.learn.tracking import log_run

@@ -251,6 +251,11 @@ def write_version_dir(out: Path, *, best: TrainedModel, schema: Schema, attrs: l
         "train_rows": {"file": manifest.TRAIN_ROWS_FILE, "columns": [*names, Y_COLUMN]},
         "decision": decision,
         "calibration": getattr(best.model, "calibration_", None),
+        # how it was trained: what retraining the same family reuses (see watch.retrain)
+        "training": {"family": best.name, "mlp_config": opts.mlp_config,
+                     "calibrate": opts.calibrate,
+                     "overrides": {m: dict(getattr(opts, m)) for m in ("mlp", "gbdt", "linear")},
+                     "tuned_from": dict(opts.tuned_from)},
     }
     (out / "manifest.json").write_text(json.dumps(doc, indent=1))
     return out

@@ -51,6 +51,8 @@ class LearnOptions:
     tuned_from: dict[str, str] = field(default_factory=dict)  # filled: model -> params file
     max_latency_us: float | None = None  # champion only among models scoring within this p50
     require_monotone: bool = False  # champion only among models with no monotone violation
+    family: str | None = None  # the champion only from this family (retraining the champion's)
+    sources: dict[str, int] = field(default_factory=dict)  # rows from each source, for the report
     backend: str = "local"  # local | ray: where the repeated splits (seeds after the first) run
     ray_address: str | None = None  # backend ray: the cluster (default RAY_ADDRESS, else local)
 
@@ -106,5 +108,8 @@ def check_options(opts: LearnOptions) -> None:
     if opts.backend == "ray" and opts.repeats < 2:
         raise LoanriskError("--backend ray spreads the repeated splits over Ray tasks: give "
                             "--repeats 2 or more (one split runs here)")
+    if opts.family is not None and opts.family not in opts.models:
+        raise LoanriskError(f"the champion's family {opts.family!r} is not among the models to "
+                            f"train ({', '.join(opts.models)})")
     if opts.max_latency_us is not None and not opts.max_latency_us > 0:
         raise LoanriskError(f"--max-latency-us must be positive, not {opts.max_latency_us:g}")

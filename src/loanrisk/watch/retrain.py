@@ -14,12 +14,14 @@ as the MLflow tag ``loanrisk.run_key``; a run whose key is already logged is ski
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -40,7 +42,8 @@ class RetrainOptions:
     model: str
     since: str | None = None
     with_dataset: str | None = None
-    models: tuple[str, ...] = ("majority", "linear", "gbdt")
+    with_data: Path | None = None  # the lender's own table (CSV/Parquet), learnt with the store's
+    models: tuple[str, ...] | None = None  # None: the champion's family (champion_family)
     seed: int = 42
     min_rows: int = 200
     run_key: str | None = None  # default: one key per call (never skipped)
@@ -59,6 +62,8 @@ class RetrainResult:
     rows_from_store: int = 0
     rows_from_dataset: int = 0
     unlabelled_outcomes: int = 0
+    rows_from_data: int = 0
+    family: str | None = None  # the champion's family retrained (None: --models chose)
     version: int | None = None
     promoted: bool = False
     reason: str = ""
@@ -84,8 +89,30 @@ def period_key(model: str, every_seconds: float, *, now: datetime | None = None)
     return f"{model}@{datetime.fromtimestamp(start, UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
+def champion_family(manifest: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """(models to train, LearnOptions fields) that retrain a champion's own family with its
+    design and the parameters it was trained with: an ensemble retrains its members and
+    re-weights them; the majority and linear baselines are trained beside it for the report."""
+    from loanrisk.learn.types import ENSEMBLE_MEMBERS
+
+    training = manifest.get("training") or {}
+    family = str(training.get("family") or manifest.get("model") or "gbdt")
+    members = ENSEMBLE_MEMBERS if family == "ensemble" else ()
+    models = tuple(dict.fromkeys(("majority", "linear", *members, family)))
+    fields: dict[str, Any] = {"family": family}
+    if training.get("mlp_config"):
+        fields["mlp_config"] = str(training["mlp_config"])
+    if "calibrate" in training:
+        fields["calibrate"] = bool(training["calibrate"])
+    for m, params in (training.get("overrides") or {}).items():
+        if m in ("mlp", "gbdt", "linear") and isinstance(params, dict):
+            fields[m] = dict(params)
+    return models, fields
+
+
 def extract(settings: Settings, *, model: str, since: str | None,
-            with_dataset: str | None) -> tuple[pd.DataFrame, Any, dict[str, int]]:
+            with_dataset: str | None, with_data: Path | None = None
+            ) -> tuple[pd.DataFrame, Any, dict[str, int]]:
     """(training table, champion's Schema, counts) from stored applications with outcomes."""
     from loanrisk.datasets import fit_to_schema, load_bundled
     from loanrisk.registry import Registry
@@ -117,7 +144,17 @@ def extract(settings: Settings, *, model: str, since: str | None,
     table = attribute_frame(labelled[known].reset_index(drop=True), names)
     table[schema.target] = [schema.classes[i] for i in idx[known]]
     table = table.astype(object).where(table.notna(), None)
-    counts = {"store": len(table), "unlabelled": int((~known).sum()), "dataset": 0}
+    counts = {"store": len(table), "unlabelled": int((~known).sum()), "dataset": 0, "data": 0}
+    if with_data is not None:  # the lender's own history, checked against the champion's schema
+        from loanrisk.datasets import load_table
+
+        own = load_table(with_data, schema)
+        if schema.target not in own.columns:
+            raise LoanriskError(f"--with-data {with_data}: no {schema.target!r} column, the "
+                                f"target of {model}'s schema")
+        cols = [c for c in [*names, schema.target] if c in own.columns]
+        counts["data"] = len(own)
+        table = pd.concat([table, own[cols]], ignore_index=True)
     if with_dataset:
         original, original_schema = load_bundled(with_dataset)
         if (original_schema.target != schema.target
@@ -166,7 +203,7 @@ def learn_from_store(opts: RetrainOptions, settings: Settings | None = None) -> 
         log.info("run %s already done (v%s): skipped", key, done)
         return RetrainResult(key, True, version=done, reason=f"run {key} already made v{done}")
     table, schema, counts = extract(settings, model=opts.model, since=opts.since,
-                                    with_dataset=opts.with_dataset)
+                                    with_dataset=opts.with_dataset, with_data=opts.with_data)
     if counts["store"] < opts.min_rows:
         raise LoanriskError(
             f"only {counts['store']} stored applications of {opts.model} have a known outcome "
@@ -174,19 +211,36 @@ def learn_from_store(opts: RetrainOptions, settings: Settings | None = None) -> 
             "outcomes with POST /v1/applications/{id}/outcome or widen --since"
             + (f" ({counts['unlabelled']} outcomes are not classes of the schema: "
                f"{schema.classes})" if counts["unlabelled"] else ""))
-    log.info("learning %s from %d stored + %d original rows (key %s)", opts.model,
-             counts["store"], counts["dataset"], key)
-    res = learn(LearnOptions(name=opts.model, models=opts.models, seed=opts.seed,
+    fields: dict[str, Any] = {}
+    models = opts.models
+    if models is None:  # the champion's own family, design and parameters
+        registry = Registry(settings)
+        champ = registry.champion(opts.model)
+        assert champ is not None  # extract refused a model without one
+        manifest = json.loads((registry.download(opts.model, champ.version)
+                               / "manifest.json").read_text())
+        models, fields = champion_family(manifest)
+    gbdt = {**fields.pop("gbdt", {}), **opts.gbdt}
+    sources = {"the store": counts["store"]}
+    if opts.with_dataset:
+        sources[opts.with_dataset] = counts["dataset"]
+    if opts.with_data is not None:
+        sources[Path(opts.with_data).name] = counts["data"]
+    log.info("learning %s (%s) from %s (key %s)", opts.model, ", ".join(models),
+             ", ".join(f"{n} rows from {k}" for k, n in sources.items()), key)
+    res = learn(LearnOptions(name=opts.model, models=models, seed=opts.seed,
                              progress=opts.progress, promote=opts.promote, force=opts.force,
-                             gbdt=dict(opts.gbdt)),
+                             gbdt=gbdt, sources=sources, **fields),
                 settings, table=table, schema=schema)
-    out = RetrainResult(key, False, counts["store"], counts["dataset"], counts["unlabelled"])
+    out = RetrainResult(key, False, counts["store"], counts["dataset"], counts["unlabelled"],
+                        rows_from_data=counts["data"], family=fields.get("family"))
     if res.version is not None:
         out.version = res.version.version
         client = Registry(settings).client
         for tag, value in ((RUN_KEY_TAG, key), ("loanrisk.source", "store"),
                            ("loanrisk.rows_from_store", str(counts["store"])),
-                           ("loanrisk.rows_from_dataset", str(counts["dataset"]))):
+                           ("loanrisk.rows_from_dataset", str(counts["dataset"])),
+                           ("loanrisk.rows_from_data", str(counts["data"]))):
             client.set_tag(res.version.run_id, tag, value)
     if res.promotion is not None:
         out.promoted, out.reason = res.promotion.promoted, res.promotion.reason
