@@ -229,6 +229,77 @@ def http_benchmarks(model_dir: Path, work: Path, seconds: float,
             "score_redis": score_redis}
 
 
+def encryption_ab(model_dir: Path, work: Path, seconds: float, rounds: int) -> dict[str, Any]:
+    """Durable POST /v1/applications on SQLite with and without ``LOANRISK_ENCRYPTION_KEYS``:
+    one store each, both servers started once, loads alternated A/B then B/A per round."""
+    from loanrisk.store.crypto import new_key as new_data_key
+
+    work.mkdir(parents=True, exist_ok=True)
+    record = json.loads((model_dir / "manifest.json").read_text())["golden"]["inputs"][0]
+    body = json.dumps({**record, "applicant_id": "A-0012345678", "external_ref": "REF-98765"})
+    keys = f"k1:{new_data_key()},index:{new_data_key()}"
+    servers: dict[str, tuple[Server, dict[str, str]]] = {}
+    for mode in ("clear", "sealed"):
+        env = service_env(work / mode, LOANRISK_RATE_LIMIT_PER_MINUTE="100000000")
+        env.pop("LOANRISK_ENCRYPTION_KEYS", None)
+        env.pop("LOANRISK_ENCRYPTION_KEY_FILE", None)
+        if mode == "sealed":
+            env["LOANRISK_ENCRYPTION_KEYS"] = keys
+        else:
+            env["LOANRISK_ENCRYPTION"] = "off"
+        auth = {"Authorization": f"Bearer {new_key(env, '--channel', 'web')}"}
+        server = Server(["--model-dir", str(model_dir)], env, work / f"serve-{mode}.log")
+        servers[mode] = (server, auth)
+    out: dict[str, list[dict[str, float]]] = {"clear": [], "sealed": []}
+    for server, _ in servers.values():
+        server.start()
+    try:
+        for server, auth in servers.values():  # warm both
+            load(server.url + "/v1/applications", body, auth, seconds=1.0, unique=True)
+        for i in range(rounds):
+            order = ("clear", "sealed") if i % 2 == 0 else ("sealed", "clear")
+            for mode in order:
+                server, auth = servers[mode]
+                out[mode].append(load(server.url + "/v1/applications", body, auth,
+                                      seconds=seconds, unique=True))
+    finally:
+        for server, _ in servers.values():
+            server.stop()
+    return out
+
+
+def encryption_section(ab: dict[str, list[dict[str, float]]], model: str,
+                       seconds: float) -> str:
+    """The RESULTS.md section of the encryption A/B."""
+    def med(mode: str, key: str) -> float:
+        return statistics.median(r[key] for r in ab[mode])
+
+    rounds = len(ab["clear"])
+    rows = ["## Issue 16: cost of encryption at rest on durable POST /v1/applications "
+            "(`bench/bench_service.py --encryption`)", "",
+            f"- Date: {date.today().isoformat()}; machine: `nproc` {os.cpu_count()}, "
+            f"{cpu_name()}, shared with other jobs (load generator and servers on the same "
+            f"cores); model {model}.",
+            f"- One `loanrisk serve` per mode on its own SQLite store (WAL, synchronous=FULL), "
+            f"both up at once; {rounds} rounds of {seconds:.0f} s each per mode, alternated "
+            "(clear then sealed, then sealed then clear); 2 processes x 4 httpx clients, "
+            "closed loop; every body carries applicant_id and external_ref (three values "
+            "sealed, two blind-index HMACs per application).", "",
+            "| mode | apps/s (median) | per round | p99 ms (median) | per round |",
+            "|---|---:|---|---:|---|"]
+    for mode, label in (("clear", "clear (`LOANRISK_ENCRYPTION=off`)"),
+                        ("sealed", "encrypted (`LOANRISK_ENCRYPTION_KEYS`)")):
+        rows.append(f"| {label} | {med(mode, 'rps'):.0f} | "
+                    + ", ".join(f"{r['rps']:.0f}" for r in ab[mode])
+                    + f" | {med(mode, 'p99_ms'):.1f} | "
+                    + ", ".join(f"{r['p99_ms']:.1f}" for r in ab[mode]) + " |")
+    slower = 1 - med("sealed", "rps") / med("clear", "rps")
+    rows += ["", f"Encrypted is **{slower * 100:.1f}% {'slower' if slower >= 0 else 'faster'}"
+             f"** in apps/s (median of rounds; target: at most 15% slower); p99 "
+             f"{med('sealed', 'p99_ms') / med('clear', 'p99_ms'):.2f}x the clear one.", ""]
+    return "\n".join(rows)
+
+
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Each measure's median over the runs, with its range (min-max) beside it."""
     def med(vals: list[float]) -> tuple[float, float, float]:
@@ -322,9 +393,22 @@ def main() -> None:
                     help="PostgreSQL for the durable measures on PostgreSQL")
     ap.add_argument("--notes", type=Path, help="a Markdown file appended to the section")
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--encryption", action="store_true",
+                    help="only the A/B of durable POST /v1/applications with and without "
+                         "encryption at rest (--runs rounds of --seconds per mode)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="loanrisk-bench-"))
     dirs = args.model_dir or train_models(work / "train", tuple(args.models.split(",")))
+    if args.encryption:
+        from loanrisk.scoring.scorer import Scorer
+
+        sc = Scorer.load(dirs[0])
+        ab = encryption_ab(dirs[0], work / "enc", args.seconds, args.runs)
+        text = encryption_section(ab, f"{sc.name} ({sc.model_kind})", args.seconds)
+        print(text)
+        if not args.no_write:
+            write_section("service-encryption", text)
+        return
     rows = [in_process(d) for d in dirs]
     runs = [http_benchmarks(dirs[0], work / f"run{i}", args.seconds, args.redis_url)
             | postgres_benchmarks(dirs[0], work / f"pg{i}", args.seconds, args.redis_url,
