@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +67,9 @@ class Settings(BaseSettings):
         "by every service process; empty: each process keeps its own.")
     poll_seconds: float = Field(default=10.0, ge=0.1,
                                 description="How often the service checks the registry.")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines of serve, schedule and ui: text, or one JSON "
+        "object a line (time, level, logger, request_id, message) for a log shipper.")
     grace_seconds: float = Field(default=30.0, ge=0, description="On SIGTERM the service stops "
                                  "accepting connections and finishes the requests it accepted "
                                  "within this many seconds (then cancels the rest and exits).")

@@ -196,11 +196,39 @@ class RequestIdFormatter(logging.Formatter):
 SERVICE_LOG_FORMAT = "%(levelname)s %(name)s [%(request_id)s]: %(message)s"
 
 
-def configure_service_logging(level: int = logging.WARNING) -> None:
-    """The service's log lines name their request: the root handlers use SERVICE_LOG_FORMAT."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time (UTC, ISO 8601), level, logger, request_id, message; an
+    exception is named by its type only (its message and traceback can hold request values)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from datetime import UTC, datetime
+
+        doc: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname, "logger": record.name,
+            "request_id": getattr(record, "request_id", "-"), "message": record.getMessage()}
+        if record.exc_info and record.exc_info[0] is not None:
+            doc["exception"] = record.exc_info[0].__name__
+        return json.dumps(doc, ensure_ascii=False)
+
+
+def log_formatter(fmt: str = "text", text: str = SERVICE_LOG_FORMAT) -> logging.Formatter:
+    """The formatter of ``LOANRISK_LOG_FORMAT``: JSON lines, or ``text`` with request ids."""
+    return JsonFormatter() if fmt == "json" else RequestIdFormatter(text)
+
+
+def configure_service_logging(level: int = logging.WARNING, fmt: str | None = None) -> None:
+    """The service's log lines name their request: the root handlers use SERVICE_LOG_FORMAT, or
+    JSON lines with ``LOANRISK_LOG_FORMAT=json`` (then uvicorn's own loggers, configured with
+    ``log_config=None``, reach the root handler too)."""
+    if fmt is None:
+        from loanrisk.config import get_settings
+
+        fmt = get_settings().log_format
     install_log_request_ids()
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=level)
     for handler in root.handlers:
-        handler.setFormatter(RequestIdFormatter(SERVICE_LOG_FORMAT))
+        handler.setFormatter(log_formatter(fmt))

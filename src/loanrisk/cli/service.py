@@ -104,6 +104,9 @@ def serve(
                   f"limit {settings.rate_limit_per_minute}/min per API key{shared}",
                   highlight=False)
     run_server(uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
+                              # JSON lines: uvicorn's loggers go through the root's JSON handler
+                              log_config=None if settings.log_format == "json" else
+                              uvicorn.config.LOGGING_CONFIG,
                               ws="none",  # no WebSocket routes: skip loading a WebSocket stack
                               timeout_graceful_shutdown=settings.grace_seconds,
                               ssl_certfile=tls.get("ssl_certfile"),
@@ -162,6 +165,8 @@ def _serve_workers(settings: Any, update: dict[str, object], *, model: str | Non
         run_server(uvicorn.Config("loanrisk.api.app:app_from_env", factory=True,
                                   workers=workers, host=host, port=port, log_level=log_level,
                                   access_log=False, ws="none",
+                                  log_config=None if settings.log_format == "json" else
+                                  uvicorn.config.LOGGING_CONFIG,
                                   timeout_graceful_shutdown=settings.grace_seconds,
                               ssl_certfile=tls.get("ssl_certfile"),
                               ssl_keyfile=tls.get("ssl_keyfile")))

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from loanrisk.api.middleware import log_formatter
 from loanrisk.cli.common import (
     LEARN_DEFAULT_MODELS,
     JsonOpt,
@@ -211,10 +212,13 @@ def schedule(
     from loanrisk.watch.retrain import RetrainOptions
     from loanrisk.watch.retrain import schedule as run
 
+    settings = read_settings(database)
     logging.getLogger("loanrisk").setLevel(logging.INFO)
     if not logging.getLogger().handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = read_settings(database)
+        logging.basicConfig()
+    for handler in logging.getLogger().handlers:  # text with times, or JSON lines
+        handler.setFormatter(log_formatter(settings.log_format,
+                                           "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     opts = RetrainOptions(model=model_or_default(settings, model), since=since,
                           with_dataset=with_dataset, with_data=with_data,
                           models=_model_list(models))

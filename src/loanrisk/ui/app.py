@@ -18,6 +18,12 @@ PAGES = Path(__file__).parent / "pages"
 
 def main() -> None:
     """Configure the page, draw the sidebar picker and run the selected page."""
+    from loanrisk.config import get_settings
+
+    if get_settings().log_format == "json":  # loanrisk's log lines as JSON, as serve writes them
+        from loanrisk.api.middleware import configure_service_logging
+
+        configure_service_logging(fmt="json")
     st.set_page_config(page_title="loanrisk", page_icon=":material/account_balance:",
                        layout="wide")
     nav = st.navigation([
