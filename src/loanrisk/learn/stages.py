@@ -9,7 +9,7 @@ import logging
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,11 @@ from loanrisk.learn.types import (
 from loanrisk.profile import Leak, leakage_check
 from loanrisk.schema import Schema
 from loanrisk.scoring.latency import ServingContext, measure
+
+if TYPE_CHECKING:
+    from loanrisk.features import Preprocessor
+    from loanrisk.schema import Attribute
+    from loanrisk.split import Split
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +106,7 @@ def guard_leakage(df: pd.DataFrame, schema: Schema, *, allow_leaky: bool, seed: 
 
 
 def fit_models(opts: LearnOptions, schema: Schema, df: pd.DataFrame, y: np.ndarray,
-               parts: Any, attrs: list[Any]) -> tuple[Any, list[TrainedModel]]:
+               parts: Split, attrs: list[Attribute]) -> tuple[Preprocessor, list[TrainedModel]]:
     """Fit preprocessing on train, then every model; score each model's ONNX graph on eval."""
     from loanrisk.features import Preprocessor
     from loanrisk.learn.export import OnnxModel, build_graph, parity
@@ -136,7 +141,7 @@ def fit_models(opts: LearnOptions, schema: Schema, df: pd.DataFrame, y: np.ndarr
     return pre, trained
 
 
-def model_overrides(name: str, opts: LearnOptions, pre: Any, attrs: list[Any],
+def model_overrides(name: str, opts: LearnOptions, pre: Preprocessor, attrs: list[Attribute],
                     fitted: dict[str, Any]) -> dict[str, Any]:
     """Constructor keywords for model ``name``: options, tuned params, members of an ensemble."""
     if name == "mlp":
@@ -157,7 +162,7 @@ def model_overrides(name: str, opts: LearnOptions, pre: Any, attrs: list[Any],
     return {}
 
 
-def monotone_vector(pre: Any, attrs: list[Any]) -> list[int]:
+def monotone_vector(pre: Preprocessor, attrs: list[Attribute]) -> list[int]:
     """LightGBM monotone constraints over the preprocessor's output columns."""
     signs = {a.name: a.monotone for a in attrs}
     # only value columns carry the direction; missing indicators and one-hot columns stay free
@@ -165,7 +170,7 @@ def monotone_vector(pre: Any, attrs: list[Any]) -> list[int]:
             for name, src in zip(pre.feature_names_, pre.feature_sources_, strict=True)]
 
 
-def scorecard_columns(pre: Any) -> list[dict[str, Any]]:
+def scorecard_columns(pre: Preprocessor) -> list[dict[str, Any]]:
     """Each preprocessed column's name, attribute and (value columns) the scaling to undo."""
     stats = {st["name"]: st for st in pre.numeric_}
     return [{"name": name, "source": src,
@@ -174,8 +179,8 @@ def scorecard_columns(pre: Any) -> list[dict[str, Any]]:
             for name, src in zip(pre.feature_names_, pre.feature_sources_, strict=True)]
 
 
-def time_models(trained: list[TrainedModel], *, schema: Schema, attrs: list[Any], pre: Any,
-                df: pd.DataFrame, parts: Any, settings: Settings) -> None:
+def time_models(trained: list[TrainedModel], *, schema: Schema, attrs: list[Attribute],
+                pre: Preprocessor, df: pd.DataFrame, parts: Split, settings: Settings) -> None:
     """Fill each model's ``latency``: its graph scoring evaluation rows one at a time, with
     reasons, as the decision service would serve it."""
     names = [a.name for a in attrs]
@@ -204,8 +209,8 @@ def pick_best(trained: list[TrainedModel], *, metric: str,
     return best
 
 
-def write_version_dir(out: Path, *, best: TrainedModel, schema: Schema, attrs: list[Any],
-                      df: pd.DataFrame, y: np.ndarray, parts: Any, opts: LearnOptions,
+def write_version_dir(out: Path, *, best: TrainedModel, schema: Schema, attrs: list[Attribute],
+                      df: pd.DataFrame, y: np.ndarray, parts: Split, opts: LearnOptions,
                       leaks: list[Leak], name: str, input_types: dict[str, str],
                       decision: dict[str, Any] | None = None) -> Path:
     """The files of a model version: one graph, the schema, the manifest, the eval split."""
@@ -261,8 +266,8 @@ def write_version_dir(out: Path, *, best: TrainedModel, schema: Schema, attrs: l
     return out
 
 
-def monotone_checks(trained: list[TrainedModel], *, schema: Schema, attrs: list[Any],
-                    df: pd.DataFrame, parts: Any) -> dict[str, Any]:
+def monotone_checks(trained: list[TrainedModel], *, schema: Schema, attrs: list[Attribute],
+                    df: pd.DataFrame, parts: Split) -> dict[str, Any]:
     """Each model's monotone violations on the evaluation split (loanrisk.learn.monotone)."""
     from loanrisk.learn.monotone import violations
 
@@ -294,7 +299,7 @@ def monotone_pool(trained: list[TrainedModel], mono: dict[str, Any], *,
 
 
 def quality_checks(trained: list[TrainedModel], *, best: TrainedModel, schema: Schema,
-                   attrs: list[Any], df: pd.DataFrame, parts: Any, y_eval: np.ndarray,
+                   attrs: list[Attribute], df: pd.DataFrame, parts: Split, y_eval: np.ndarray,
                    settings: Settings, mono: dict[str, Any] | None = None) -> dict[str, Any]:
     """Monotonicity violations of every model, and the decision rule on the best one."""
     from loanrisk.scoring.decision import decision_rule

@@ -14,6 +14,8 @@ from loanrisk.errors import LoanriskError
 
 if TYPE_CHECKING:
     from loanrisk.learn.evaluate import Evaluation
+    from loanrisk.learn.repeats import RepeatStats
+    from loanrisk.models.base import LoanModel
     from loanrisk.profile import Leak
     from loanrisk.registry import PromotionResult, VersionInfo
     from loanrisk.schema import Schema
@@ -62,7 +64,7 @@ class TrainedModel:
     """One fitted model, its single ONNX graph and how that graph scored on the evaluation split."""
 
     name: str
-    model: Any
+    model: LoanModel
     graph: bytes
     evaluation: Evaluation
     parity: float
@@ -85,7 +87,7 @@ class LearnResult:
     version: VersionInfo | None = None
     promotion: PromotionResult | None = None
     y_eval: np.ndarray | None = None
-    repeats: Any = None  # repeats.RepeatStats when opts.repeats > 1
+    repeats: RepeatStats | None = None  # when opts.repeats > 1
     seed: int = 42  # the split seed of the trained models (the registered version's split)
     extras: dict[str, Any] = field(default_factory=dict)  # monotone, decision, tuned, ...
 
