@@ -39,6 +39,7 @@ def test_encrypted_store_replays_monitors_and_retrains_as_clear(
         fresh_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LOANRISK_ENCRYPTION_KEYS", raising=False)
     monkeypatch.delenv("LOANRISK_ENCRYPTION_KEY_FILE", raising=False)
+    monkeypatch.setenv("LOANRISK_ENCRYPTION", "off")  # the clear store, as before encryption
     res = learn(LearnOptions(dataset="lending-club-default", name=NAME, sample=1500,
                              models=("majority", "gbdt"), progress=False, gbdt=ONE_THREAD))
     assert res.version is not None

@@ -45,10 +45,10 @@ def test_export_and_sql(tmp_path: Path) -> None:
     first = export(settings, store=store)
     assert (first.applications, first.outcomes, first.days) == (5, 1, 1)
     files = sorted(p.relative_to(settings.lake_dir)
-                   for p in settings.lake_dir.rglob("*.parquet"))
+                   for p in settings.lake_dir.rglob("*.parquet*"))
     assert str(files[0]).startswith("applications/day=") and len(files) == 2
     again = export(settings, store=store)  # idempotent: same rows, same files
-    assert again.applications == 5 and sorted(settings.lake_dir.rglob("*.parquet")) == sorted(
+    assert again.applications == 5 and sorted(settings.lake_dir.rglob("*.parquet*")) == sorted(
         settings.lake_dir / f for f in files)
     t = sql("SELECT decision, count(*) AS n FROM applications GROUP BY 1 ORDER BY 1",
             settings=settings).to_pylist()

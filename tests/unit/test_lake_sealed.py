@@ -89,8 +89,10 @@ def test_encrypted_lake_answers_as_the_clear_one(tmp_path: Path,
 
     # no key, a wrong key, a file moved to another day: one clear error, never garbage
     monkeypatch.delenv("LOANRISK_ENCRYPTION_KEYS")
+    monkeypatch.setenv("LOANRISK_ENCRYPTION", "off")
     with pytest.raises(KeyProblem, match="LOANRISK_ENCRYPTION_KEYS"):
         sql(QUERIES[0], settings=sealed)
+    monkeypatch.delenv("LOANRISK_ENCRYPTION")
     monkeypatch.setenv("LOANRISK_ENCRYPTION_KEYS", f"k2:{K1},index:{INDEX}")
     with pytest.raises(KeyProblem, match="does not decrypt"):
         sql(QUERIES[0], settings=sealed)

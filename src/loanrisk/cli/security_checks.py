@@ -3,6 +3,7 @@ now, not expiring soon) and whether the store's data is encrypted at rest."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -52,15 +53,19 @@ def check_encryption() -> list[Check]:
     """Whether applicant data is sealed at rest (a warning when off; a FAIL when the keys are
     malformed)."""
     from loanrisk.errors import LoanriskError
-    from loanrisk.store.crypto import SET_KEYS, keyring
+    from loanrisk.store.crypto import SET_KEYS, default_key_file, keyring
 
     try:
         ring = keyring()
     except LoanriskError as exc:
         return [Check("encryption at rest", False, str(exc), SET_KEYS)]
     if ring is None:
-        return [Check("encryption at rest", False, "off: applicant attributes and identifiers "
-                      "are stored in clear", SET_KEYS + ", then `loanrisk keys rotate-data`",
-                      required=False)]
+        return [Check("encryption at rest", False, "off (LOANRISK_ENCRYPTION=off): applicant "
+                      "attributes and identifiers are stored in clear",
+                      "unset LOANRISK_ENCRYPTION (a key file is made under the home) or "
+                      + SET_KEYS + ", then `loanrisk keys rotate-data`", required=False)]
+    where = "LOANRISK_ENCRYPTION_KEYS" if os.environ.get("LOANRISK_ENCRYPTION_KEYS", "").strip() \
+        else os.environ.get("LOANRISK_ENCRYPTION_KEY_FILE", "").strip() or \
+        f"{default_key_file()} (made at first use; keep it out of the database's backups)"
     return [Check("encryption at rest", True, f"AES-256-GCM, active key {ring.active!r} "
-                  f"({len(ring.keys)} data key(s)), blind index keyed")]
+                  f"({len(ring.keys)} data key(s)), blind index keyed; keys: {where}")]

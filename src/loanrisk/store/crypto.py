@@ -14,7 +14,9 @@ entries, one per line, in the file ``LOANRISK_ENCRYPTION_KEY_FILE``. The first d
 active one (new values; rotation target); the others are kept to read older values. ``index``
 is the separate key of the blind index: HMAC-SHA256 of applicant_id / external_ref, stored
 beside the ciphertext so lookups by value work without decrypting (it never rotates with the
-data keys). Neither variable set: no encryption (``loanrisk doctor`` warns).
+data keys). Neither variable set: on by default, with the key file ``$LOANRISK_HOME/keys/
+data.keys`` (mode 0600), made at first use with a new data key and a new index key. Only
+``LOANRISK_ENCRYPTION=off`` stores in clear (``loanrisk doctor`` warns).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 import os
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, Text
@@ -148,13 +151,57 @@ class Keyring:
 
 
 _cache: dict[str, Keyring | None] = {}
+DEFAULT_FILE = Path("keys") / "data.keys"
+
+
+def encryption_off() -> bool:
+    """``LOANRISK_ENCRYPTION=off`` (or false/0/no): applicant data stored in clear."""
+    return os.environ.get("LOANRISK_ENCRYPTION", "").strip().lower() in {"off", "false", "0",
+                                                                         "no"}
+
+
+def default_key_file() -> Path:
+    """Where the key file made at first use lives: ``$LOANRISK_HOME/keys/data.keys``."""
+    from loanrisk.config import get_settings
+
+    return get_settings().home / DEFAULT_FILE
+
+
+def _made_key_file(path: Path) -> str:
+    """The default key file's text, made first (0600, atomically: concurrent first uses by
+    several processes agree on one file) when it does not exist yet."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.chmod(0o700)
+        except OSError:
+            pass
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("# loanrisk data keys (made at first use): the first data key is active;\n"
+                     "# keep this file out of the database's backups and never lose it.\n"
+                     f"k1:{new_key()}\nindex:{new_key()}\n")
+        try:
+            os.link(tmp, path)  # fails when another process made it first: theirs is kept
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text()
 
 
 def keyring() -> Keyring | None:
-    """The configured keyring (from the environment, read once), or None: encryption off."""
+    """The configured keyring (read once per configuration), or None: encryption off.
+
+    ``LOANRISK_ENCRYPTION_KEYS``, else ``LOANRISK_ENCRYPTION_KEY_FILE``, else (unless
+    ``LOANRISK_ENCRYPTION=off``) the default key file under the loanrisk home, made at first
+    use."""
     spec = (os.environ.get("LOANRISK_ENCRYPTION_KEYS", ""),
             os.environ.get("LOANRISK_ENCRYPTION_KEY_FILE", ""))
-    token = "\0".join(spec)
+    default = None if spec[0].strip() or spec[1].strip() or encryption_off() \
+        else default_key_file()
+    token = "\0".join((*spec, str(default)))
     if token not in _cache:
         if spec[0].strip():
             _cache[token] = Keyring.parse(spec[0], "LOANRISK_ENCRYPTION_KEYS")
@@ -165,6 +212,14 @@ def keyring() -> Keyring | None:
                 raise KeyProblem(f"LOANRISK_ENCRYPTION_KEY_FILE {spec[1]}: {exc.strerror}; "
                                  + SET_KEYS) from None
             _cache[token] = Keyring.parse(text, f"key file {spec[1]}")
+        elif default is not None:
+            try:
+                text = _made_key_file(default)
+            except OSError as exc:
+                raise KeyProblem(f"the default key file {default}: {exc.strerror}; "
+                                 + SET_KEYS + " (or LOANRISK_ENCRYPTION=off to store in "
+                                 "clear)") from None
+            _cache[token] = Keyring.parse(text, f"key file {default}")
         else:
             _cache[token] = None
     return _cache[token]

@@ -86,6 +86,7 @@ def test_wrong_or_missing_key_is_a_clear_error(sealed: None, db_url: str,
     with pytest.raises(KeyProblem, match="does not decrypt"):
         store.get_application(row.id)
     monkeypatch.delenv("LOANRISK_ENCRYPTION_KEYS")
+    monkeypatch.setenv("LOANRISK_ENCRYPTION", "off")
     with pytest.raises(KeyProblem, match="no key is configured"):
         store.get_application(row.id)
     store.close()
@@ -98,6 +99,7 @@ def test_rotation_seals_clear_rows_then_moves_keys(db_url: str,
     from loanrisk.store.rotate import remaining, rotate_data
 
     monkeypatch.delenv("LOANRISK_ENCRYPTION_KEYS", raising=False)
+    monkeypatch.setenv("LOANRISK_ENCRYPTION", "off")
     store = Store(db_url)
     _, key = store.create_key(channel="web")
     ids = [store.insert_application(application_row(key.id, applicant_id=f"{CANARIES[0]}-{i}",
