@@ -46,7 +46,7 @@ def test_export_and_sql(tmp_path: Path) -> None:
     assert (first.applications, first.outcomes, first.days) == (5, 1, 1)
     files = sorted(p.relative_to(settings.lake_dir)
                    for p in settings.lake_dir.rglob("*.parquet*"))
-    assert str(files[0]).startswith("applications/day=") and len(files) == 2
+    assert str(files[0]).startswith("applications/day=") and len(files) == 3  # +audit
     again = export(settings, store=store)  # idempotent: same rows, same files
     assert again.applications == 5 and sorted(settings.lake_dir.rglob("*.parquet*")) == sorted(
         settings.lake_dir / f for f in files)

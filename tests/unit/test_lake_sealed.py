@@ -66,7 +66,7 @@ def test_encrypted_lake_answers_as_the_clear_one(tmp_path: Path,
     res = export(sealed)
     assert res.encrypted and (res.applications, res.outcomes) == (6, 2)
     assert not list(sealed.lake_dir.rglob("*.parquet"))
-    assert len(list(sealed.lake_dir.rglob("part-0.parquet.enc"))) == 2
+    assert len(list(sealed.lake_dir.rglob("part-0.parquet.enc"))) == 3  # with the audit
     raw = _lake_bytes(sealed)
     assert raw.startswith(b"LRSEAL1 k1\n") and b"PAR1" not in raw
     for canary in CANARIES:
@@ -124,3 +124,40 @@ def test_encrypted_lake_answers_as_the_clear_one(tmp_path: Path,
     assert out.exit_code == 0 and "(encrypted with" not in out.output
     assert list(lake.rglob("*.parquet")) and not list(lake.rglob("*.enc"))
     get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("mode", ["sealed", "clear"])
+def test_channel_daily_counts_requests_refusals_decisions(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    monkeypatch.setenv("LOANRISK_ENCRYPTION_KEYS", f"k1:{K1},index:{INDEX}")
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    settings = Settings(home=tmp_path / "home", database_url=url)
+    store = Store(url)
+    scorer = Scorer.load(build_model_dir(tmp_path / "m"), settings=settings)
+    keys = {ch: store.create_key(channel=ch)[1] for ch in ("web", "broker")}
+    for ch, recs in (("web", [GOOD, GOOD, BAD]), ("broker", [BAD])):
+        for rec in recs:
+            d = scorer.score([rec])[0]
+            store.insert_application(Application(
+                id=uuid.uuid4(), channel=ch, api_key_id=keys[ch].id, request_hash="h",
+                attributes=rec, decision=d.decision, probabilities=d.probabilities,
+                risk_score=d.risk_score, risk_tier=d.risk_tier, reasons=d.reasons,
+                model_name=scorer.name, model_version=1, model_sha256=scorer.sha256))
+    for ch in ("broker", "broker", None):
+        store.audit("submission refused", channel=ch, status=422,
+                    endpoint="POST /v1/applications")
+    store.audit("read application", channel="web", status=200)  # not a refusal
+    store.close()
+    export(settings, clear=mode == "clear")
+    assert bool(list(settings.lake_dir.rglob("*.enc"))) == (mode == "sealed")
+    rows = sql("SELECT channel, requests, refusals, decisions, approved, declined "
+               "FROM channel_daily ORDER BY channel", settings=settings).to_pylist()
+    assert rows == [
+        {"channel": "(no key)", "requests": 1, "refusals": 1, "decisions": 0, "approved": 0,
+         "declined": 0},
+        {"channel": "broker", "requests": 3, "refusals": 2, "decisions": 1, "approved": 0,
+         "declined": 1},
+        {"channel": "web", "requests": 3, "refusals": 0, "decisions": 3, "approved": 2,
+         "declined": 1},
+    ]
+    assert sql("SELECT count(*) AS n FROM audit", settings=settings)["n"][0].as_py() >= 4

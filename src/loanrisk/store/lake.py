@@ -7,7 +7,9 @@ Layout (under ``settings.lake_dir``)::
 
 Export rewrites each day's file whole (written to a temporary name, then renamed), so
 re-exporting is idempotent and a reader never sees half a file. ``sql`` answers DuckDB SQL over
-the views ``applications`` and ``outcomes`` (the Athena/Redshift role).
+the views ``applications``, ``outcomes``, ``audit`` (who, when, what: never the details) and
+``channel_daily`` (requests, refusals and decisions per channel and day) (the Athena/Redshift
+role).
 
 When the store encrypts (a keyring is configured) the lake is written encrypted too, unless
 ``clear=True``: each day's Parquet file is sealed whole with the active data key (AES-256-GCM,
@@ -34,7 +36,7 @@ from loanrisk.config import Settings, get_settings
 from loanrisk.errors import LoanriskError
 from loanrisk.store import Store
 from loanrisk.store.crypto import SET_KEYS, KeyProblem, Keyring, keyring
-from loanrisk.store.tables import Application, Outcome
+from loanrisk.store.tables import Application, AuditEntry, Outcome
 
 APP_SCHEMA = pa.schema([
     ("id", pa.string()), ("created_at", pa.timestamp("us", tz="UTC")), ("channel", pa.string()),
@@ -48,6 +50,32 @@ OUTCOME_SCHEMA = pa.schema([
     ("application_id", pa.string()), ("outcome", pa.string()), ("source", pa.string()),
     ("recorded_at", pa.timestamp("us", tz="UTC")),
 ])
+AUDIT_SCHEMA = pa.schema([  # the audit's who/when/what, never its details
+    ("id", pa.int64()), ("at", pa.timestamp("us", tz="UTC")), ("action", pa.string()),
+    ("key_id", pa.string()), ("channel", pa.string()), ("endpoint", pa.string()),
+    ("status", pa.int64()),
+])
+VIEWS = (("applications", APP_SCHEMA), ("outcomes", OUTCOME_SCHEMA), ("audit", AUDIT_SCHEMA))
+# requests, refusals and decisions per channel and day (the API-gateway logs' role): decisions
+# are stored applications, refusals the audit's refused submissions (4xx to POST
+# /v1/applications or /v1/score; "(no key)" when no valid key was given), requests both
+CHANNEL_DAILY = """
+CREATE VIEW channel_daily AS
+WITH d AS (
+  SELECT channel, CAST(day AS DATE) AS day, count(*) AS decisions,
+         count(*) FILTER (WHERE decision = 'approve') AS approved,
+         count(*) FILTER (WHERE decision = 'decline') AS declined
+  FROM applications GROUP BY 1, 2),
+r AS (
+  SELECT coalesce(channel, '(no key)') AS channel, CAST(day AS DATE) AS day,
+         count(*) AS refusals
+  FROM audit WHERE action = 'submission refused' GROUP BY 1, 2)
+SELECT coalesce(d.channel, r.channel) AS channel, coalesce(d.day, r.day) AS day,
+       coalesce(d.decisions, 0) + coalesce(r.refusals, 0) AS requests,
+       coalesce(r.refusals, 0) AS refusals, coalesce(d.decisions, 0) AS decisions,
+       coalesce(d.approved, 0) AS approved, coalesce(d.declined, 0) AS declined
+FROM d FULL OUTER JOIN r ON d.channel = r.channel AND d.day = r.day
+"""
 
 
 @dataclass
@@ -125,12 +153,16 @@ def export(settings: Settings | None = None, *, store: Store | None = None,
             outs = [{"application_id": str(o.application_id), "outcome": o.outcome,
                      "source": o.source, "recorded_at": _utc(o.recorded_at)}
                     for o in s.scalars(select(Outcome).order_by(Outcome.id))]
+            audit = [{"id": e.id, "at": _utc(e.at), "action": e.action, "key_id": e.key_id,
+                      "channel": e.channel, "endpoint": e.endpoint, "status": e.status}
+                     for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
     finally:
         if own:
             store.close()
     lake = settings.lake_dir
     days = _write_days(lake / "applications", apps, APP_SCHEMA, "created_at", ring)
     _write_days(lake / "outcomes", outs, OUTCOME_SCHEMA, "recorded_at", ring)
+    _write_days(lake / "audit", audit, AUDIT_SCHEMA, "at", ring)
     return ExportResult(applications=len(apps), outcomes=len(outs), days=len(days),
                         lake_dir=lake, encrypted=ring is not None)
 
@@ -166,7 +198,7 @@ def connect(settings: Settings | None = None) -> Any:
     settings = settings or get_settings()
     lake = settings.lake_dir
     con = duckdb.connect(":memory:")
-    for view, schema in (("applications", APP_SCHEMA), ("outcomes", OUTCOME_SCHEMA)):
+    for view, schema in VIEWS:
         if any((lake / view).glob(f"day=*/{SEALED}")):  # opened in memory only
             con.register(f"_{view}_opened", _opened(lake / view, schema))
             con.execute(f"CREATE VIEW {view} AS SELECT * FROM _{view}_opened")
@@ -176,8 +208,9 @@ def connect(settings: Settings | None = None) -> Any:
                         "hive_partitioning = true, union_by_name = true)")
         else:  # an empty view with the right columns, so queries still run
             con.register(f"_{view}_empty", pa.Table.from_pylist([], schema=schema))
-            con.execute(f"CREATE VIEW {view} AS SELECT *, NULL::VARCHAR AS day "
+            con.execute(f"CREATE VIEW {view} AS SELECT *, NULL::DATE AS day "
                         f"FROM _{view}_empty")
+    con.execute(CHANNEL_DAILY)
     return con
 
 
@@ -194,6 +227,7 @@ def sql(query: str, *, settings: Settings | None = None) -> pa.Table:
         return fetch()
     except duckdb.Error as exc:
         raise LoanriskError(f"SQL failed: {str(exc).splitlines()[0]} (views: applications, "
-                            "outcomes; run `loanrisk export` to refresh them)") from exc
+                            "outcomes, audit, channel_daily; run `loanrisk export` to refresh "
+                            "them)") from exc
     finally:
         con.close()
