@@ -21,6 +21,17 @@ def pytest_configure(config: pytest.Config) -> None:
     # honours MLflow's own variables when LOANRISK_TRACKING_URI is unset
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         os.environ.pop(name, None)
+    # Encryption at rest is on by default, with keys made in each loanrisk home at first use. A
+    # test and the `loanrisk serve` it starts have different homes, so the session shares one
+    # keyring by variable, as a service and its tools share keys in production; the default key
+    # file itself is tested in tests/unit/test_encryption_default.py.
+    import base64
+
+    os.environ["LOANRISK_ENCRYPTION_KEYS"] = ",".join(
+        f"{kid}:{base64.b64encode(bytes([seed]) * 32).decode()}"
+        for kid, seed in (("t1", 7), ("index", 9)))
+    os.environ.pop("LOANRISK_ENCRYPTION_KEY_FILE", None)
+    os.environ.pop("LOANRISK_ENCRYPTION", None)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 import socket
 import struct
 import time
@@ -33,7 +34,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 log = logging.getLogger("uvicorn.error")
-IDLE_SECONDS = 1.0  # a connection with no request for this long while draining is closed
+IDLE_SECONDS = 2.0  # a connection with no request for this long while draining is closed
 ACCEPT_SECONDS = 1.0  # at most this long to accept what the kernel queued before closing
 KILL_MARGIN = 5.0  # the supervisor waits grace + this for its workers, then kills them
 
@@ -50,6 +51,20 @@ def _queued(server: Any) -> int:
         except (OSError, struct.error, TypeError):
             pass
     return total
+
+
+def _pending(conn: object) -> bool:
+    """Whether bytes wait unread on a connection's socket (a request the client has just sent
+    on an idle keep-alive connection): such a connection is not idle, it is about to be busy."""
+    transport: Any = getattr(conn, "transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return bool(readable)
 
 
 def _busy(conn: object) -> bool:
@@ -90,7 +105,7 @@ class DrainingServer(Server):
                 and loop.time() < deadline:
             now = loop.time()
             for conn in list(state.connections):
-                if _busy(conn):  # it answers, then closes
+                if _busy(conn) or _pending(conn):  # it answers (or will), then closes
                     idle_since.pop(conn, None)
                 elif now - idle_since.setdefault(conn, now) >= IDLE_SECONDS:
                     conn.shutdown()  # idle: closed (uvicorn's shutdown of an idle connection)

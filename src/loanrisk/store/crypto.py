@@ -56,9 +56,9 @@ def new_key() -> str:
 class Keyring:
     """The data keys (first active) and the blind-index key."""
 
-    keys: dict[str, bytes]
+    keys: dict[str, bytes] = field(repr=False)  # never in a repr, a log line or a traceback
     active: str
-    index_key: bytes
+    index_key: bytes = field(repr=False)
     _ciphers: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def cipher(self, kid: str) -> Any:

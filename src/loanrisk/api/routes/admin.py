@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -26,12 +25,14 @@ from loanrisk.api.models import (
     ValidationErrorResponse,
     VersionPublic,
 )
+from loanrisk.api.query import SinceQuery, parse_since
 from loanrisk.api.routes.score import ERRORS as SCORE_ERRORS
 from loanrisk.errors import (
     LoanriskError,
     RegistryError,
     RegistryUnavailable,
 )
+from loanrisk.scoring.validation import IDENTIFIER
 from loanrisk.serving import ModelHolder, public_text
 from loanrisk.serving.challenger import ChallengerPolicy
 from loanrisk.store import KeyInfo
@@ -253,23 +254,22 @@ def outcomes(body: OutcomeBatch, admin: AdminDep, service: ServiceDep) -> Any:
 def audit_log(
     admin: AdminDep, service: ServiceDep,
     limit: Annotated[int, Query(ge=1, le=500, description="Rows per page.")] = 100,
-    before: Annotated[int | None, Query(ge=1, description="The `next` of the previous page: "
+    before: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="The `next` of the "
+                                        "previous page: "
                                         "only rows with a smaller id.")] = None,
-    since: Annotated[datetime | None, Query(description="Only rows at or after this time "
-                                            "(RFC 3339 with its offset).")] = None,
+    since: SinceQuery = None,
     key: Annotated[str | None, Query(max_length=36, pattern="^[0-9a-f-]{1,36}$",
                                      description="Only this key's rows (its id or a start "
                                                  "of it).")] = None,
     application: Annotated[uuid.UUID | None, Query(description="Only rows about this "
                                                    "application.")] = None,
     action: Annotated[str | None, Query(max_length=64, description="Only this action, e.g. "
-                                        "`read application`.")] = None,
+                                        "`read application`."), IDENTIFIER] = None,
 ) -> Any:
     from loanrisk.store.audit import as_dict, entries
 
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
-    rows = entries(service.store.engine, since=since, key=key, action=action,
+    start = parse_since(since) if since is not None else None
+    rows = entries(service.store.engine, since=start, key=key, action=action,
                    application=str(application) if application else None, before=before,
                    limit=limit + 1)
     page = rows[:limit]

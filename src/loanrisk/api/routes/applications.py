@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -29,6 +28,7 @@ from loanrisk.api.models import (
     OutcomeCreate,
     OutcomePublic,
 )
+from loanrisk.api.query import SinceQuery, parse_since
 from loanrisk.api.routes.score import ERRORS
 from loanrisk.scoring.validation import HEADER_TOKEN, IDENTIFIER
 from loanrisk.serving.challenger import assignment_key
@@ -201,25 +201,6 @@ def _position(cursor: str) -> tuple[datetime, uuid.UUID]:
                                       "the last answer, or leave `before` out"}]) from None
 
 
-_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
-                      r"([Zz]|[+-][0-9]{2}:[0-9]{2})")
-
-
-def _since(text: str) -> datetime:
-    """An RFC 3339 date-time (with its offset) as aware UTC; InvalidRequest otherwise."""
-    try:
-        m = _RFC3339.fullmatch(text)
-        if m is None:
-            raise ValueError("not RFC 3339")
-        zone = m.group(2).upper()
-        at = f"{text[:10]}T{text[11:19]}{(m.group(1) or '')[:7]}"
-        return _utc(datetime.fromisoformat(at + ("+00:00" if zone == "Z" else zone)))
-    except ValueError:
-        raise InvalidRequest([{"loc": ["query", "since"], "field": "since", "type": "datetime",
-                               "msg": "not an RFC 3339 date-time with its offset (e.g. "
-                                      "2026-11-01T09:30:00Z)"}]) from None
-
-
 def _utc(ts: datetime) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
@@ -243,10 +224,7 @@ def list_applications(
     limit: Annotated[int, Query(ge=1, le=500, description="Applications per page.")] = 50,
     before: Annotated[str | None, Query(max_length=200, pattern=CURSOR_PATTERN,
                                         description=CURSOR_DOC)] = None,
-    since: Annotated[str | None, Query(description="Only applications stored at or after "
-                                       "this time: an RFC 3339 date-time with its offset, e.g. "
-                                       "2026-11-01T09:30:00Z.", max_length=64,
-                                       json_schema_extra={"format": "date-time"})] = None,
+    since: SinceQuery = None,
     applicant_id: Filter = None, external_ref: Filter = None, decision: Filter = None,
     channel: Filter = None,
 ) -> Any:
@@ -255,7 +233,7 @@ def list_applications(
     rows = service.store.list_applications(
         api_key_id=None if key.admin else key.id, limit=limit + 1,
         before=_position(before) if before else None,
-        since=_since(since) if since is not None else None, where=where)
+        since=parse_since(since) if since is not None else None, where=where)
     page = rows[:limit]
     audit(service.store, "list applications", key, status=200, count=len(page),
           filters=sorted([*where, *(["since"] if since else []), *(["before"] if before else [])]))
