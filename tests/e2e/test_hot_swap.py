@@ -87,6 +87,11 @@ def test_promote_rollback_under_load(tmp_path: Path) -> None:
             assert gate.status_code == 422 and "does not beat" in gate.json()["detail"]
             assert 'send "force": true' in gate.json()["detail"]  # HTTP advice, not CLI flags
             assert c.post("/v1/admin/rollback").json()["serving"]["version"] == v1
+            # the access audit in the store (issue 16): exactly one row per admin action
+            counts = {a: len(c.get("/v1/admin/audit", params={"action": a}).json()["items"])
+                      for a in ("admin promote", "admin promote refused", "admin rollback")}
+            assert counts == {"admin promote": 4, "admin promote refused": 2,
+                              "admin rollback": 4}, counts
             unknown = c.post("/v1/admin/promote", json={"version": 99})
             assert unknown.status_code == 422
             assert "GET /v1/admin/versions" in unknown.json()["detail"]

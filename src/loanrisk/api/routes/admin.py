@@ -147,7 +147,10 @@ def rollback(admin: AdminDep, service: ServiceDep) -> Any:
     name = _registry_name(service.holder)
     try:
         res = _registry_call(lambda: Registry(service.settings).rollback(name))
+    except RegistryUnavailable as exc:
+        raise _refused(exc) from exc
     except LoanriskError as exc:  # nothing to roll back to, or its files fail verification
+        _audit(service, "rollback refused", admin, 422, model=name, reason=type(exc).__name__)
         raise _refused(exc) from exc
     _audit(service, "rollback", admin, model=name, version=res.version, previous=res.previous)
     return _result(service, res)
