@@ -115,19 +115,27 @@ def test_applications_counts_tiers_and_drift() -> None:
             decision=d.decision, probabilities=d.probabilities, risk_score=d.risk_score,
             risk_tier=d.risk_tier, reasons=d.reasons, model_name=scorer.name, model_version=1,
             model_sha256=scorer.sha256))
+    for channel in ("web", "mobile"):  # two refused submissions, as the service audits them
+        store.audit("submission refused", key_id=str(key.id), channel=channel, status=422,
+                    endpoint="POST /v1/applications", details={"fields": ["income"]})
     store.close()
     at = _app()
     at.switch_page("pages/applications.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    table = at.dataframe[0].value
+    channels = at.dataframe[0].value  # per channel and day: requests, refusals, decisions
+    by = channels.set_index("channel")
+    assert by.loc["web", "decisions"] == len(records) and by.loc["web", "refusals"] == 1
+    assert by.loc["web", "requests"] == len(records) + 1
+    assert by.loc["mobile", "refusals"] == 1 and by.loc["mobile", "decisions"] == 0
+    table = at.dataframe[1].value
     assert len(table) == len(records)
     assert "attributes" not in table.columns  # raw values hidden by default
-    assert "Drift" in [s.value for s in at.subheader]
-    assert "UTC" in _texts(at) and "(predicted risk score)" in set(at.dataframe[1].value[
+    assert {"Channels", "Drift"} <= {s.value for s in at.subheader}
+    assert "UTC" in _texts(at) and "(predicted risk score)" in set(at.dataframe[2].value[
         "attribute"])
     at.toggle[0].set_value(True).run()  # one column per attribute and probability
     assert not at.exception, [e.value for e in at.exception]
-    raw = at.dataframe[0].value
+    raw = at.dataframe[1].value
     assert {"funded_amnt", "p_good", "p_bad"} <= set(raw.columns)
 
 

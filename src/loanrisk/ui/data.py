@@ -153,6 +153,48 @@ def recent_applications(settings: Settings, *, limit: int = 500,
     } for r in rows], columns=cols)
 
 
+def refused_submissions(settings: Settings, *, since: Any) -> pd.DataFrame:
+    """Refused submissions (4xx to POST /v1/applications or /v1/score) since ``since``, from
+    the store's access audit: columns at, channel ("(no key)" without a valid key)."""
+    url = store_url(settings)
+    if url is None:
+        return pd.DataFrame(columns=["at", "channel"])
+    from loanrisk.store import Store
+    from loanrisk.store.audit import entries
+
+    store = Store(url, upgrade=False)
+    try:
+        rows = entries(store.engine, since=since, action="submission refused", limit=100_000)
+    finally:
+        store.close()
+    return pd.DataFrame([{"at": r.at, "channel": r.channel or "(no key)"} for r in rows],
+                        columns=["at", "channel"])
+
+
+def channel_daily(apps: pd.DataFrame, refused: pd.DataFrame) -> pd.DataFrame:
+    """Requests, refusals and decisions per channel and day (UTC), as the lake's
+    ``channel_daily`` view counts them: requests = stored decisions + refused submissions."""
+    cols = ["channel", "day", "requests", "refusals", "decisions", "approved", "declined"]
+    if apps.empty and refused.empty:
+        return pd.DataFrame(columns=cols)
+
+    def _day(ts: pd.Series) -> pd.Series:
+        t = pd.to_datetime(ts, utc=True)
+        return t.dt.strftime("%Y-%m-%d")
+
+    a = apps.assign(day=_day(apps["created_at"])) if not apps.empty else \
+        pd.DataFrame(columns=["channel", "day", "decision"])
+    d = a.groupby(["channel", "day"]).agg(
+        decisions=("decision", "size"),
+        approved=("decision", lambda s: int((s == "approve").sum())),
+        declined=("decision", lambda s: int((s == "decline").sum())))
+    r = (refused.assign(day=_day(refused["at"])).groupby(["channel", "day"]).size()
+         .rename("refusals") if not refused.empty else pd.Series(name="refusals", dtype=int))
+    out = d.join(r, how="outer").fillna(0).astype(int).reset_index()
+    out["requests"] = out["decisions"] + out["refusals"]
+    return out[cols].sort_values(["day", "channel"], ascending=[False, True])
+
+
 def drift_table(apps: pd.DataFrame, manifest: dict[str, Any], settings: Settings
                 ) -> pd.DataFrame | None:
     """PSI per attribute of these applications against the version's training data.

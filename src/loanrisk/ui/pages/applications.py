@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from loanrisk.config import Settings
 from loanrisk.ui import common, data
 
 TIERS = ["low", "medium", "high"]
@@ -22,6 +23,22 @@ def _counts(apps: pd.DataFrame) -> None:
         tiers = apps["risk_tier"].value_counts().reindex(TIERS, fill_value=0)
         frame = tiers.rename_axis("tier").reset_index()
         st.bar_chart(frame, x="tier", y="count", sort=False, height=240)
+
+
+def _channels(apps: pd.DataFrame, settings: Settings) -> None:
+    """Requests, refusals and decisions per channel and day (the role API-gateway logs played):
+    stored decisions from the page's applications, refusals from the store's access audit."""
+    st.subheader("Channels")
+    since = pd.to_datetime(apps["created_at"], utc=True).min()
+    try:
+        refused = data.refused_submissions(settings, since=since.to_pydatetime())
+    except Exception as exc:  # an older store without the audit table
+        st.caption(f"Refused submissions unavailable ({type(exc).__name__})")
+        refused = pd.DataFrame(columns=["at", "channel"])
+    daily = data.channel_daily(apps, refused)
+    totals = daily.groupby("channel")[["requests", "refusals", "decisions"]].sum().reset_index()
+    st.bar_chart(totals, x="channel", y=["decisions", "refusals"], stack=True, height=240)
+    st.dataframe(daily, hide_index=True, width="stretch")
 
 
 def _table(apps: pd.DataFrame) -> None:
@@ -88,6 +105,7 @@ def render() -> None:
     st.caption(f"{len(apps)} most recent applications" + (f" scored by {p.name}" if p else "")
                + f" · newest {newest:%Y-%m-%d %H:%M:%S} UTC")
     _counts(apps)
+    _channels(apps, settings)
     _table(apps)
     _drift(apps, p)
 
