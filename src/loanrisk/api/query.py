@@ -26,14 +26,13 @@ def parse_since(text: str) -> datetime:
             raise ValueError("not RFC 3339")
         zone = m.group(2).upper()
         at = f"{text[:10]}T{text[11:19]}{(m.group(1) or '')[:7]}"
-        return _aware_utc(datetime.fromisoformat(at + ("+00:00" if zone == "Z" else zone)))
+        return aware_utc(datetime.fromisoformat(at + ("+00:00" if zone == "Z" else zone)))
     except ValueError:
         raise InvalidRequest([{"loc": ["query", "since"], "field": "since", "type": "datetime",
                                "msg": "not an RFC 3339 date-time with its offset (e.g. "
                                       "2026-11-01T09:30:00Z)"}]) from None
 
 
-
-
-def _aware_utc(ts: datetime) -> datetime:
+def aware_utc(ts: datetime) -> datetime:
+    """``ts`` as aware UTC (a naive time, as SQLite gives it back, is taken as UTC)."""
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)

@@ -28,7 +28,7 @@ from loanrisk.api.models import (
     OutcomeCreate,
     OutcomePublic,
 )
-from loanrisk.api.query import SinceQuery, parse_since
+from loanrisk.api.query import SinceQuery, aware_utc, parse_since
 from loanrisk.api.routes.score import ERRORS
 from loanrisk.scoring.validation import HEADER_TOKEN, IDENTIFIER
 from loanrisk.serving.challenger import assignment_key
@@ -183,7 +183,7 @@ CURSOR_DOC = ("The `next` cursor of the previous page: the position of its last 
 
 
 def _cursor(row: Application) -> str:
-    return f"{(_utc(row.created_at) - EPOCH) // timedelta(microseconds=1)}-{row.id.hex}"
+    return f"{(aware_utc(row.created_at) - EPOCH) // timedelta(microseconds=1)}-{row.id.hex}"
 
 
 def _position(cursor: str) -> tuple[datetime, uuid.UUID]:
@@ -201,8 +201,6 @@ def _position(cursor: str) -> tuple[datetime, uuid.UUID]:
                                       "the last answer, or leave `before` out"}]) from None
 
 
-def _utc(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 Filter = Annotated[str | None, Query(max_length=128, description="Only applications with "
