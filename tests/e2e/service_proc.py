@@ -44,12 +44,28 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> float:
-        """Start and wait until /ready answers 200; the seconds that took."""
-        t0 = time.perf_counter()
+    def launch(self) -> None:
+        """Start the process (output to the log) without waiting for anything."""
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(self.args, env=self.env, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_listening(self, timeout: float = 15.0) -> None:
+        """Wait until the process answers /health (whether or not a model is served)."""
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < timeout:
+            try:
+                httpx.get(self.url + "/health", timeout=0.5)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise TimeoutError(f"not listening in {timeout}s: {self.log.read_text()[-2000:]}")
+
+    def start(self, timeout: float = 30.0) -> float:
+        """Start and wait until /ready answers 200; the seconds that took."""
+        t0 = time.perf_counter()
+        self.launch()
+        assert self.proc is not None
         while time.perf_counter() - t0 < timeout:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")

@@ -76,20 +76,10 @@ def _wait_ready_error(server: Server, words: str, timeout: float = 20.0) -> dict
 
 def _start_refused(args: list[str], env: dict[str, str], log: Path) -> Server:
     """Start a server that is expected never to become ready."""
-    import subprocess
-    import time
-
     server = Server(args, env, log)
-    with open(log, "ab") as out:
-        server.proc = subprocess.Popen(server.args, env=env, stdout=out,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
-    for _ in range(300):
-        try:
-            httpx.get(server.url + "/health", timeout=0.5)
-            return server
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise AssertionError(log.read_text()[-2000:])
+    server.launch()
+    server.wait_listening()
+    return server
 
 
 def test_tampered_cache_is_never_served(tmp_path: Path, store_url: str) -> None:
