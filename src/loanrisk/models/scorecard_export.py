@@ -1,0 +1,143 @@
+"""The scorecard's export: its ONNX graph and its points table (:mod:`loanrisk.models.scorecard`).
+
+The graph bins with the same float32 comparisons as :meth:`ScorecardModel._woe_matrix` and
+computes the score and probabilities in double, as numpy does. The points table scales the
+score to points: Score = offset + factor * ln(odds good:bad), factor = pdo / ln 2, offset =
+base_points - factor * ln(base_odds).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import onnx
+
+if TYPE_CHECKING:
+    from loanrisk.models.scorecard import ScorecardModel
+
+
+def cat_weights(model: ScorecardModel, n_features: int) -> np.ndarray | None:
+    """(n_features, 1) score weights of the one-hot columns (-weight * WoE), or None."""
+    cats = [a for a in model.attrs_ if a.value_col is None]
+    if not cats:
+        return None
+    m = np.zeros((n_features, 1))
+    for a in cats:
+        for (c, _), w in zip(a.onehot, a.woe, strict=True):
+            m[c, 0] = -a.weight * w
+    return m
+
+
+def to_onnx(model: ScorecardModel, n_features: int) -> onnx.ModelProto:
+    """Graph "features" [N,F] -> "probabilities" [N,C]: bin lookups, score, cumulative logit."""
+    from onnx import TensorProto, helper
+
+    from loanrisk.onnx_utils import FEATURES, PROBABILITIES, const, float_input, make_model
+
+    f64 = np.float64
+    num = [a for a in model.attrs_ if a.value_col is not None]
+    nodes: list[Any] = []
+    inits: list[Any] = []
+    parts: list[str] = []
+    if num:
+        width = max(1, max(len(a.edges) for a in num))
+        edges = np.full((1, len(num), width), np.inf, dtype=np.float32)
+        table: list[float] = []
+        offsets: list[int] = []
+        miss_woe: list[float] = []
+        miss_sel = np.zeros((n_features, len(num)))
+        for j, a in enumerate(num):
+            edges[0, j, :len(a.edges)] = a.edges
+            offsets.append(len(table))
+            table.extend(a.woe.tolist())
+            if a.missing_col is not None:
+                miss_sel[a.missing_col, j] = 1.0
+            miss_woe.append(a.woe_missing)
+        inits += [const("num_cols", [a.value_col for a in num], np.int64),
+                  const("edges", edges, np.float32), const("axis2", [2], np.int64),
+                  const("offsets", [offsets], np.int64), const("woe_table", table, f64),
+                  const("miss_sel", miss_sel, np.float32), const("half", [[0.5]], np.float32),
+                  const("miss_woe", [miss_woe], f64),
+                  const("w_num", -model.coef_[[model.attrs_.index(a) for a in num]][:, None],
+                        f64)]
+        nodes += [
+            helper.make_node("Gather", [FEATURES, "num_cols"], ["xn"], axis=1),
+            helper.make_node("Unsqueeze", ["xn", "axis2"], ["xn3"]),
+            helper.make_node("Greater", ["xn3", "edges"], ["above"]),
+            helper.make_node("Cast", ["above"], ["above64"], to=TensorProto.INT64),
+            helper.make_node("ReduceSum", ["above64", "axis2"], ["bin"], keepdims=0),
+            helper.make_node("Add", ["bin", "offsets"], ["flat"]),
+            helper.make_node("Gather", ["woe_table", "flat"], ["woe_bin"], axis=0),
+            helper.make_node("MatMul", [FEATURES, "miss_sel"], ["miss_f"]),
+            helper.make_node("Greater", ["miss_f", "half"], ["is_miss"]),
+            helper.make_node("Where", ["is_miss", "miss_woe", "woe_bin"], ["woe_num"]),
+            helper.make_node("MatMul", ["woe_num", "w_num"], ["s_num"]),
+        ]
+        parts.append("s_num")
+    cat = cat_weights(model, n_features)
+    if cat is not None:
+        inits.append(const("w_cat", cat, f64))
+        nodes += [helper.make_node("Cast", [FEATURES], ["x64"], to=TensorProto.DOUBLE),
+                  helper.make_node("MatMul", ["x64", "w_cat"], ["s_cat"])]
+        parts.append("s_cat")
+    if len(parts) == 2:
+        nodes.append(helper.make_node("Add", parts, ["s"]))
+    else:
+        nodes.append(helper.make_node("Identity", parts, ["s"]))
+    n = model.n_classes_
+    inits += [const("theta", model.theta_[None, :], f64), const("zeros", [[0.0]], f64),
+              const("ones", [[1.0]], f64)]
+    nodes += [
+        helper.make_node("Sub", ["theta", "s"], ["z"]),
+        helper.make_node("Sigmoid", ["z"], ["F"]),
+        helper.make_node("Shape", ["F"], ["f_shape"]),
+        helper.make_node("Slice", ["f_shape", "start0", "end1"], ["n_rows"]),
+        helper.make_node("Concat", ["n_rows", "one_i"], ["col_shape"], axis=0),
+        helper.make_node("Expand", ["zeros", "col_shape"], ["zcol"]),
+        helper.make_node("Expand", ["ones", "col_shape"], ["ocol"]),
+        helper.make_node("Concat", ["F", "ocol"], ["upper"], axis=1),
+        helper.make_node("Concat", ["zcol", "F"], ["lower"], axis=1),
+        helper.make_node("Sub", ["upper", "lower"], ["prob64"]),
+        helper.make_node("Cast", ["prob64"], [PROBABILITIES], to=TensorProto.FLOAT),
+    ]
+    inits += [const("start0", [0], np.int64), const("end1", [1], np.int64),
+              const("one_i", [1], np.int64)]
+    return make_model(nodes, name="scorecard", inputs=[float_input(FEATURES, n_features)],
+                      outputs=[float_input(PROBABILITIES, n)], initializers=inits,
+                      doc="WoE scorecard (cumulative logit)")
+
+
+def points_table(model: ScorecardModel) -> dict[str, Any]:
+    """The scorecard: per attribute and bin, its WoE and points (and the scaling used).
+
+    Score = offset + factor * ln(odds good:bad), factor = pdo / ln 2, offset = base_points -
+    factor * ln(base_odds); the intercept's points are spread evenly over the attributes, so
+    an applicant's points add up to the score.
+    """
+    factor = model.pdo / math.log(2)
+    offset = model.base_points - factor * math.log(model.base_odds)
+    spread = (offset + factor * float(model.theta_[model.cut_ - 1])) / len(model.attrs_)
+    rows: list[dict[str, Any]] = []
+    for a in model.attrs_:
+        bins: list[tuple[str, float, float]] = []
+        if a.value_col is not None:
+            raw = [float(e) * a.scale + a.center for e in a.edges]
+            lows = ["-inf", *(f"{v:.6g}" for v in raw)]
+            highs = [*(f"{v:.6g}" for v in raw), "inf"]
+            bins += [(f"({lo}, {hi}]" if hi != "inf" else f"({lo}, inf)", w, c)
+                     for lo, hi, w, c in zip(lows, highs, a.woe, a.counts, strict=True)]
+            if a.missing_col is not None:
+                bins.append(("missing", a.woe_missing, float(a.count_missing)))
+        else:
+            bins += [(cat, w, c) for (_, cat), w, c in zip(a.onehot, a.woe, a.counts,
+                                                          strict=True)]
+        for label, woe, count in bins:
+            pts = factor * a.weight * float(woe) + spread
+            rows.append({"attribute": a.name, "bin": label, "woe": round(float(woe), 6),
+                         "points": round(pts, 2), "rows": int(count)})
+    return {"pdo": model.pdo, "base_points": model.base_points, "base_odds": model.base_odds,
+            "factor": factor, "offset": offset, "bad_from_class_index": model.cut_,
+            "coefficients": {a.name: round(a.weight, 6) for a in model.attrs_},
+            "bins": rows}
