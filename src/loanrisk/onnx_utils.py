@@ -90,21 +90,29 @@ def merge(pre: ModelProto, model: ModelProto) -> ModelProto:
     """One graph: ``pre``'s raw inputs -> "features" -> ``model`` -> "probabilities".
 
     Internal names get a prefix ("pre/" and "model/") so the two graphs never clash; the raw
-    input names and the final output name are kept. ``model`` must have an input "features" and
-    exactly one output (renamed "probabilities" if it is called otherwise).
+    input names and the output names are kept. ``model`` must have an input "features"; its
+    first output is renamed "probabilities" if it is called otherwise, and any further output
+    (the scorecard's "points") stays an output of the merged graph, with ``model``'s metadata.
     """
     from onnx import compose
 
     pre = normalise(onnx.ModelProto.FromString(pre.SerializeToString()))
     model = normalise(onnx.ModelProto.FromString(model.SerializeToString()))
-    if len(model.graph.output) != 1:
-        names = [o.name for o in model.graph.output]
-        raise ValueError(f"the model graph must have one output, it has {names}")
+    if not model.graph.output:
+        raise ValueError("the model graph has no output")
+    extra = [o.name for o in model.graph.output[1:]]
+    if PROBABILITIES in extra or FEATURES in extra:
+        raise ValueError(f"the model graph's further outputs {extra} may not be called "
+                         f"{PROBABILITIES!r} or {FEATURES!r}")
     rename_output(model, model.graph.output[0].name, PROBABILITIES)
     pre = compose.add_prefix(pre, "pre/", rename_inputs=False, rename_outputs=False)
     model = compose.add_prefix(model, "model/", rename_inputs=False, rename_outputs=False)
     merged = compose.merge_models(pre, model, io_map=[(FEATURES, FEATURES)],
                                   producer_name="loanrisk")
     merged.ir_version = IR_VERSION
+    have = {prop.key for prop in merged.metadata_props}  # merge_models copies them (onnx 1.x)
+    for prop in model.metadata_props:
+        if prop.key not in have:
+            merged.metadata_props.add(key=prop.key, value=prop.value)
     onnx.checker.check_model(merged)
     return merged

@@ -26,6 +26,10 @@ Rules, stated once:
   ("Income is high") when the applicant's value lies above the typical one (the reference, or
   the median where the reference is "missing": an attribute most rows lack); a category is named
   ("Income verification: Verified"); a missing value reads "<topic> (not provided)".
+* **A scorecard's reasons** (a graph with a "points" output, see scoring.reasons) are exact and
+  cost no extra rows: an attribute's contribution is its points below its maximum, read off the
+  same run, ranked and worded as above (a side is taken against the best-scoring bins).
+  :attr:`Scorer.reasons_by` says which rule a version's reasons follow.
 """
 
 from __future__ import annotations
@@ -42,8 +46,16 @@ from loanrisk.config import Settings, get_settings
 from loanrisk.errors import ModelLoadError
 from loanrisk.integrity import ArtifactRecord, sha256_bytes
 from loanrisk.scoring.decision import decision_thresholds
+from loanrisk.scoring.reasons import (
+    POINTS,
+    REASONS_BY_POINTS,
+    REASONS_BY_SUBSTITUTION,
+    PointsReasons,
+    top_reasons,
+    variants,
+)
 from loanrisk.scoring.session import parse_json, read_bytes, serving_session
-from loanrisk.scoring.words import NOT_PROVIDED, phrase_sides, without_side
+from loanrisk.scoring.words import NOT_PROVIDED, phrase_sides, typical_side, without_side
 
 GOLDEN_TOLERANCE = 1e-5
 # What counts as a push toward the worse outcome. The graph computes in float32: the same record
@@ -137,6 +149,9 @@ class Scorer:
         if unfed:
             raise ModelLoadError(f"{model_dir}/model.onnx needs inputs {unfed} that are not among "
                                  "the manifest's features")
+        # a scorecard's reasons: points below maximum, read off the same run (scoring.reasons)
+        self.points = PointsReasons.from_graph(session, self.features, label=self.label)
+        self.reasons_by = REASONS_BY_POINTS if self.points is not None else REASONS_BY_SUBSTITUTION
         # onnxruntime's public run() re-checks every input name on each call, about 1.5 µs an
         # input (60 µs for 41 attributes, more than the graph itself takes). The feeds built here
         # hold exactly the graph's inputs (checked just above), so call its binding directly.
@@ -251,33 +266,26 @@ class Scorer:
 
     def _variants(self, fl: np.ndarray, st: np.ndarray
                   ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-        """The feed of records + their reference variants, and each variant's (record, feature).
-
-        A variant is made only where a value differs from the reference (else it changes
-        nothing), which keeps the batch small. Rows: the n records first, then the variants.
-        """
-        n = len(fl)
-        same_f = (fl == self._ref_float) | (np.isnan(fl) & np.isnan(self._ref_float))
-        rec_f, col_f = np.nonzero(~same_f)
-        rec_s, col_s = np.nonzero(st != self._ref_string)
-        vf, vs = len(rec_f), len(rec_s)
-        rows = np.concatenate([np.arange(n), rec_f, rec_s])
-        big_f, big_s = fl[rows], st[rows]
-        big_f[n + np.arange(vf), col_f] = self._ref_float[col_f]
-        big_s[n + vf + np.arange(vs), col_s] = self._ref_string[col_s]
-        records = np.concatenate([rec_f, rec_s])
-        features = np.concatenate([self._float_pos[col_f], self._string_pos[col_s]])
+        """The feed of records + their reference variants, and each variant's (record,
+        feature): see :func:`loanrisk.scoring.reasons.variants`."""
+        big_f, big_s, records, features = variants(
+            fl, st, ref_float=self._ref_float, ref_string=self._ref_string,
+            float_pos=self._float_pos, string_pos=self._string_pos)
         return self._feed_from(big_f, big_s), records, features
 
-    def _run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+    def _run(self, feed: dict[str, np.ndarray], *, points: bool = False) -> Any:
+        """Probabilities (n, C) in float64; with ``points``, (probabilities, a scorecard's
+        points), from the same run."""
+        names = [self._output, POINTS] if points else [self._output]
         if self._run_raw is not None:
             try:
-                out = self._run_raw.run([self._output], feed, None)[0]
-                return np.asarray(out, dtype=np.float64)
+                out = self._run_raw.run(names, feed, None)
             except (AttributeError, TypeError):  # an onnxruntime whose binding differs
                 self._run_raw = None
-        out = self.session.run([self._output], feed)[0]
-        return np.asarray(out, dtype=np.float64)
+        if self._run_raw is None:
+            out = self.session.run(names, feed)
+        proba = np.asarray(out[0], dtype=np.float64)
+        return (proba, np.asarray(out[1])) if points else proba
 
     def predict_proba(self, records: list[dict[str, Any]]) -> np.ndarray:
         """Class probabilities (n, C), classes best to worst, without reasons."""
@@ -308,32 +316,50 @@ class Scorer:
         k = max(range(len(p)), key=p.__getitem__)  # the first of equal maxima, as argmax
         return self.classes[k], k > 0
 
-    def score(self, records: list[dict[str, Any]]) -> list[Decision]:
-        """Decisions with reasons for validated records, in one batched onnxruntime call."""
-        if not records:
-            return []
+    def _explain(self, records: list[dict[str, Any]], *, by_points: bool | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(float matrix, string matrix, probabilities (n, C), contributions (n, features)):
+        each feature's push toward the worse outcome, as points below maximum (a scorecard, in
+        one run of the n rows) or by substitution (records and their reference variants, one
+        run). ``by_points`` False forces substitution (the report compares the two)."""
         n = len(records)
         fl, st = self._matrices(records)
+        if self.points is not None and by_points is not False:
+            proba, points = self._run(self._feed_from(fl, st), points=True)
+            return fl, st, proba, self.points.shortfall(points, len(self.features))
         feed, rec_idx, feat_idx = self._variants(fl, st)
         proba = self._run(feed)
         bad = self._badness(proba)
         contrib = np.zeros((n, len(self.features)))
         # how much worse each actual value made it, against the reference value
         contrib[rec_idx, feat_idx] = np.round(bad[rec_idx] - bad[n:], REASON_RESOLUTION)
-        base = proba[:n]
-        limit = self.settings.max_reasons
-        order = np.argsort(-contrib, axis=1, kind="stable")[:, :max(limit, 1)]
-        # plain Python values from here: numpy scalars are slow to touch one by one
-        top_k, top_c = order.tolist(), contrib[np.arange(n)[:, None], order].tolist()
+        return fl, st, proba[:n], contrib
+
+    def _top(self, base: np.ndarray, contrib: np.ndarray) -> list[list[int]]:
+        adverse = [self._decide_row(row)[1] for row in base.tolist()]
+        return top_reasons(contrib, adverse, limit=self.settings.max_reasons,
+                           minimum=REASON_MIN, resolution=REASON_RESOLUTION)
+
+    def reason_features(self, records: list[dict[str, Any]], *, by_points: bool | None = None
+                        ) -> list[list[str]]:
+        """The attributes behind each record's reasons, strongest first (``by_points`` False:
+        by substitution even for a scorecard)."""
+        if not records:
+            return []
+        _, _, base, contrib = self._explain(records, by_points=by_points)
+        return [[self.features[k] for k in top] for top in self._top(base, contrib)]
+
+    def score(self, records: list[dict[str, Any]]) -> list[Decision]:
+        """Decisions with reasons for validated records, in one batched onnxruntime call."""
+        if not records:
+            return []
+        fl, st, base, contrib = self._explain(records)
+        tops = self._top(base, contrib)
         scores, rows = self.risk_score(base).tolist(), base.tolist()
         classes = self.classes
         out: list[Decision] = []
-        for i in range(n):
-            decision, adverse = self._decide_row(rows[i])
-            top = [k for k, c in zip(top_k[i][:limit], top_c[i][:limit], strict=True)
-                   if c > REASON_MIN]
-            if adverse and not top and top_k[i]:
-                top = [top_k[i][0]]
+        for i, top in enumerate(tops):
+            decision, _ = self._decide_row(rows[i])
             out.append(Decision(
                 decision=decision,
                 probabilities=dict(zip(classes, rows[i], strict=True)),
@@ -353,14 +379,16 @@ class Scorer:
             if value == "":
                 return topic + NOT_PROVIDED
             return f"{topic}: {self._labels[k].get(value, value)}"
-        j = self._float_col[k]
-        value, typical = float(fl_row[j]), self._typical[j]
+        value = float(fl_row[self._float_col[k]])
         if math.isnan(value):  # no side to speak of
             return without_side(phrase) + NOT_PROVIDED
+        # where the value lies: against a scorecard's best bins, else against the typical value
+        high = (self.points.high_side(k, value) if self.points is not None
+                else typical_side(value, self._typical[self._float_col[k]]))
         side, other = self._sides[k]
-        if side is None or math.isnan(typical) or value == typical:
+        if side is None or high is None:
             return phrase
-        return phrase if (value > typical) == (side == "high") else other
+        return phrase if high == (side == "high") else other
 
     def describe(self) -> dict[str, Any]:
         """Name, version, hash, kind, task and classes of this model (for /ready and metrics)."""

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 # A reason phrase may name a side ("Income is low"); the words for the other side, used when the
 # applicant's value lies there (a high income that still pushed toward a worse grade).
 _ENDINGS = ((" is high", " is low"), (" are high", " are low"), (" is long", " is short"),
@@ -38,3 +40,11 @@ def phrase_sides(phrase: str) -> tuple[str | None, str]:
         if phrase.startswith(low):
             return "low", high + phrase[len(low):]
     return None, phrase
+
+
+def typical_side(value: float, typical: float) -> bool | None:
+    """Whether ``value`` lies above (True) or below (False) the typical value; None when they
+    are equal or there is no typical value."""
+    if math.isnan(typical) or value == typical:
+        return None
+    return value > typical
