@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     require_monotone: bool = Field(
         default=False, description="`learn` chooses the champion only among models with no "
         "monotone violation on the evaluation split (learn --require-monotone).")
+    # The scorecard's points (learn --pdo / --base-points / --base-odds override them).
+    scorecard_pdo: float = Field(default=20.0, gt=0, description="Scorecard: points to double "
+                                 "the odds (good:bad).")
+    scorecard_base_points: float = Field(default=600.0, description="Scorecard: the score at "
+                                         "the base odds.")
+    scorecard_base_odds: float = Field(default=50.0, gt=0, description="Scorecard: the odds "
+                                       "(good:bad) that score the base points, e.g. 50 for 50:1.")
     body_limit_bytes: int = Field(default=64 * 1024, ge=1024,
                                   description="Largest request body, in bytes.")
     rate_limit_per_minute: int = Field(default=600, ge=1,

@@ -87,6 +87,15 @@ def learn(
     require_monotone: Annotated[bool, typer.Option(
         "--require-monotone", help="Choose the champion only among models with no monotone "
         "violation on the evaluation split (LOANRISK_REQUIRE_MONOTONE).")] = False,
+    pdo: Annotated[float | None, typer.Option(
+        help="Scorecard: points to double the odds (default: LOANRISK_SCORECARD_PDO, 20).")
+    ] = None,
+    base_points: Annotated[float | None, typer.Option(
+        help="Scorecard: the score at the base odds (default: LOANRISK_SCORECARD_BASE_POINTS, "
+             "600).")] = None,
+    base_odds: Annotated[float | None, typer.Option(
+        help="Scorecard: the good:bad odds that score the base points (default: "
+             "LOANRISK_SCORECARD_BASE_ODDS, 50 for 50:1).")] = None,
     summary_json: Annotated[Path | None, typer.Option(
         help="Also write the summary JSON here.")] = None,
     backend: Annotated[str, typer.Option(
@@ -110,6 +119,8 @@ def learn(
         repeats=repeats, mlp_config=mlp_config, calibrate=calibrate, use_tuned=tuned,
         max_latency_us=max_latency_us, backend=backend, ray_address=ray_address,
         require_monotone=require_monotone,
+        scorecard={k: v for k, v in (("pdo", pdo), ("base_points", base_points),
+                                     ("base_odds", base_odds)) if v is not None},
     )
     with console.status("learning…", spinner="dots") if quiet else _nullcontext():
         result = run_learn(opts)

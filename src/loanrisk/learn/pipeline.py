@@ -30,6 +30,7 @@ from loanrisk.learn.types import (
     LearnResult,
     TrainedModel,
     check_options,
+    scorecard_scaling,
 )
 from loanrisk.profile import profile
 from loanrisk.registry import Registry
@@ -54,6 +55,7 @@ def learn(opts: LearnOptions, settings: Settings | None = None, *,
     ``table`` with its ``schema`` in memory (learning from the store passes them so)."""
     settings = settings or get_settings()
     check_options(opts)
+    opts = scorecard_scaling(opts, settings)
     settings.ensure_home()
     df, schema = load_inputs(opts, table=table, schema=schema)
     name = opts.name or opts.dataset or schema.name

@@ -69,8 +69,9 @@ def build_summary(result: LearnResult, *, used: list[str]) -> dict[str, Any]:
         "latency_budget_us": extras.get("latency_budget_us"),
         "monotone_rule": extras.get("monotone_rule"),
         "sources": extras.get("sources") or {},
-        "scorecard": next((t.model.points_table() for t in result.trained
-                           if hasattr(t.model, "points_table")), None),
+        "scorecard": next(({**t.model.points_table(),
+                            "reasons_agreement": t.reasons_agreement}
+                           for t in result.trained if hasattr(t.model, "points_table")), None),
         "leakage": [{"attribute": lk.attribute, "score": round(lk.score, 6),
                      "used": lk.attribute in used} for lk in result.leakage],
         "features": used,

@@ -113,7 +113,34 @@ def scorecard_markdown(card: dict[str, Any] | None) -> list[str]:
              "| attribute | bin | WoE | points | training rows |", "|---|---|---:|---:|---:|"]
     lines += [f"| {r['attribute']} | {r['bin']} | {r['woe']:.4f} | {r['points']:.1f} | "
               f"{r['rows']} |" for r in card["bins"]]
-    return [*lines, ""]
+    return [*lines, "", *agreement_markdown(card.get("reasons_agreement"))]
+
+
+def agreement_markdown(agree: dict[str, Any] | None) -> list[str]:
+    """How often the scorecard's reasons (points below maximum) agree with substitution."""
+    if not agree:
+        return []
+    lines = ["### Scorecard reasons: points below maximum vs substitution", "",
+             "The service gives a scorecard's decisions the attributes whose points fall "
+             "furthest below their maximum (exact, from the application's own run); every other "
+             "model's reasons come from substitution (each attribute set to its typical value). "
+             f"On the first {agree['rows']} evaluation rows, both rules through the service's "
+             f"scorer (up to {agree.get('max_reasons', '?')} reasons; rows where either gives "
+             "none are not compared):", "",
+             "| rows | compared | top-1 agreement | top-3 overlap | no substitution reason |",
+             "|---|---:|---:|---:|---:|"]
+    for label, a in (("all", agree), ("adverse decisions (its decision rule)",
+                                      agree.get("adverse"))):
+        if a:
+            lines.append(f"| {label} | {a['compared']} | {_pct(a.get('top1'))} | "
+                         f"{_pct(a.get('top3_overlap'))} | {a['no_substitution_reason']} |")
+    lines += ["", "Top-1: the first reason names the same attribute. Top-3 overlap: the "
+              "attributes both top-3 lists share, over the shorter list's length.", ""]
+    return lines
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.1f}%"
 
 
 def _f(v: float | None, digits: int = 4) -> str:

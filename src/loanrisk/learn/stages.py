@@ -182,7 +182,8 @@ def scorecard_columns(pre: Preprocessor) -> list[dict[str, Any]]:
 def time_models(trained: list[TrainedModel], *, schema: Schema, attrs: list[Attribute],
                 pre: Preprocessor, df: pd.DataFrame, parts: Split, settings: Settings) -> None:
     """Fill each model's ``latency``: its graph scoring evaluation rows one at a time, with
-    reasons, as the decision service would serve it."""
+    reasons, as the decision service would serve it; and a scorecard's ``reasons_agreement``
+    (loanrisk.learn.reasons_check) on the evaluation rows."""
     names = [a.name for a in attrs]
     ctx = ServingContext(
         features=names, inputs=dict(pre.input_types_), classes=list(schema.classes),
@@ -194,6 +195,15 @@ def time_models(trained: list[TrainedModel], *, schema: Schema, attrs: list[Attr
     timed = measure({t.name: t.graph for t in trained}, ctx, records, settings=settings)
     for t in trained:
         t.latency = timed[t.name]
+        if hasattr(t.model, "points_table"):  # a scorecard: points vs substitution reasons
+            from loanrisk.learn.reasons_check import AGREEMENT_ROWS, reasons_agreement
+            from loanrisk.scoring.decision import decision_rule
+
+            rows = manifest.records(df.iloc[parts.eval[:AGREEMENT_ROWS]], names)
+            rule = decision_rule(t.eval_proba, task=schema.task, settings=settings,
+                                 y=schema.encode_target(df.iloc[parts.eval][schema.target]))
+            t.reasons_agreement = reasons_agreement(t.graph, ctx, rows, settings=settings,
+                                                    decision=rule)
 
 
 def pick_best(trained: list[TrainedModel], *, metric: str,
@@ -256,10 +266,14 @@ def write_version_dir(out: Path, *, best: TrainedModel, schema: Schema, attrs: l
         "train_rows": {"file": manifest.TRAIN_ROWS_FILE, "columns": [*names, Y_COLUMN]},
         "decision": decision,
         "calibration": getattr(best.model, "calibration_", None),
+        # a scorecard: its points table and scaling; its reasons are points below maximum
+        "scorecard": ({**best.model.points_table(), "reasons": "points below maximum"}
+                      if hasattr(best.model, "points_table") else None),
         # how it was trained: what retraining the same family reuses (see watch.retrain)
         "training": {"family": best.name, "mlp_config": opts.mlp_config,
                      "calibrate": opts.calibrate,
-                     "overrides": {m: dict(getattr(opts, m)) for m in ("mlp", "gbdt", "linear")},
+                     "overrides": {m: dict(getattr(opts, m))
+                                   for m in ("mlp", "gbdt", "linear", "scorecard")},
                      "tuned_from": dict(opts.tuned_from)},
     }
     (out / "manifest.json").write_text(json.dumps(doc, indent=1))

@@ -3,7 +3,8 @@ types every learning module speaks (stages, repeats, tuning, tracking, the repor
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from loanrisk import manifest
 from loanrisk.errors import LoanriskError
 
 if TYPE_CHECKING:
+    from loanrisk.config import Settings
     from loanrisk.learn.evaluate import Evaluation
     from loanrisk.learn.repeats import RepeatStats
     from loanrisk.models.base import LoanModel
@@ -71,6 +73,8 @@ class TrainedModel:
     eval_proba: np.ndarray
     seconds: float
     latency: Latency | None = None  # one application with reasons, as served (learn fills it)
+    # a scorecard: how often its points reasons agree with substitution reasons (learn fills it)
+    reasons_agreement: dict[str, Any] | None = None
 
 
 @dataclass
@@ -115,3 +119,18 @@ def check_options(opts: LearnOptions) -> None:
                             f"train ({', '.join(opts.models)})")
     if opts.max_latency_us is not None and not opts.max_latency_us > 0:
         raise LoanriskError(f"--max-latency-us must be positive, not {opts.max_latency_us:g}")
+    for key, flag, kind in (("pdo", "--pdo", "positive"), ("base_odds", "--base-odds",
+                                                            "positive"),
+                            ("base_points", "--base-points", "finite")):
+        value = opts.scorecard.get(key)
+        if value is not None and not (math.isfinite(value)
+                                      and (value > 0 or kind == "finite")):
+            raise LoanriskError(f"{flag} must be a {kind} number, not {value:g}")
+
+
+def scorecard_scaling(opts: LearnOptions, settings: Settings) -> LearnOptions:
+    """``opts`` with the scorecard's points scaling (pdo, base_points, base_odds) taken from the
+    configuration (LOANRISK_SCORECARD_*) wherever the options do not set it."""
+    scaling = {"pdo": settings.scorecard_pdo, "base_points": settings.scorecard_base_points,
+               "base_odds": settings.scorecard_base_odds}
+    return replace(opts, scorecard={**scaling, **opts.scorecard})

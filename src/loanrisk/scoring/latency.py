@@ -2,8 +2,8 @@
 
 ``learn`` runs every candidate's exported graph the way the decision service runs the champion
 (:class:`~loanrisk.scoring.scorer.Scorer` on onnxruntime, one thread, the application and one
-reference
-variant per attribute in one call) on rows of the evaluation split. The report then shows cost
+reference variant per attribute in one call; a scorecard's reasons come from its points, in the
+application's own run) on rows of the evaluation split. The report then shows cost
 next to quality, and ``learn --max-latency-us`` keeps the champion within a service-level budget.
 
 The figures are wall-clock times on the machine and load of that run: they compare models within
@@ -68,18 +68,11 @@ def measure(graphs: dict[str, bytes], ctx: ServingContext, records: list[dict[st
     service serving one model does; the garbage collector is paused while timing, as
     ``timeit`` does. Raises LoanriskError when there is no record to score.
     """
-    from loanrisk.scoring.scorer import Scorer
-    from loanrisk.scoring.session import serving_session
-
     if not records:
         raise LoanriskError("no evaluation rows to time the models on")
     scorers = {}
     for name, graph in graphs.items():
-        manifest = {"name": name, "sha256": hashlib.sha256(graph).hexdigest(),
-                    "classes": ctx.classes, "task": ctx.task, "features": ctx.features,
-                    "inputs": ctx.inputs, "reference": ctx.reference}
-        scorers[name] = Scorer(model_dir=Path("."), manifest=manifest, schema=ctx.schema,
-                               session=serving_session(graph), settings=settings)
+        scorers[name] = context_scorer(name, graph, ctx, settings=settings)
         _time_calls(scorers[name], records, range(WARM_UP))
     times = {name: np.empty(rounds) for name in scorers}
     with _collector_paused():
@@ -90,6 +83,21 @@ def measure(graphs: dict[str, bytes], ctx: ServingContext, records: list[dict[st
     return {name: Latency(p50_us=float(np.percentile(t, 50)) / 1e3,
                           p99_us=float(np.percentile(t, 99)) / 1e3,
                           graph_kib=len(graphs[name]) / 1024) for name, t in times.items()}
+
+
+def context_scorer(name: str, graph: bytes, ctx: ServingContext, *, settings: Settings,
+                   decision: dict[str, Any] | None = None) -> Any:
+    """A :class:`~loanrisk.scoring.scorer.Scorer` of ``graph`` as a version with ``ctx`` (and
+    the decision rule ``decision``, manifest["decision"]) would be served (no files, no golden
+    check)."""
+    from loanrisk.scoring.scorer import Scorer
+    from loanrisk.scoring.session import serving_session
+
+    manifest = {"name": name, "sha256": hashlib.sha256(graph).hexdigest(),
+                "classes": ctx.classes, "task": ctx.task, "features": ctx.features,
+                "inputs": ctx.inputs, "reference": ctx.reference, "decision": decision}
+    return Scorer(model_dir=Path("."), manifest=manifest, schema=ctx.schema,
+                  session=serving_session(graph), settings=settings)
 
 
 def within_budget(latency: dict[str, Latency], budget_us: float | None) -> set[str] | None:

@@ -266,8 +266,7 @@ class Scorer:
 
     def _variants(self, fl: np.ndarray, st: np.ndarray
                   ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-        """The feed of records + their reference variants, and each variant's (record,
-        feature): see :func:`loanrisk.scoring.reasons.variants`."""
+        """The feed and (record, feature) of :func:`loanrisk.scoring.reasons.variants`."""
         big_f, big_s, records, features = variants(
             fl, st, ref_float=self._ref_float, ref_string=self._ref_string,
             float_pos=self._float_pos, string_pos=self._string_pos)
@@ -291,18 +290,23 @@ class Scorer:
         """Class probabilities (n, C), classes best to worst, without reasons."""
         return self._run(self._feed_from(*self._matrices(records)))
 
+    def points_of(self, records: list[dict[str, Any]]) -> dict[str, np.ndarray] | None:
+        """A scorecard's points of each record per attribute ({attribute: (n,) points}), None
+        for any other model."""
+        if self.points is None:
+            return None
+        _, pts = self._run(self._feed_from(*self._matrices(records)), points=True)
+        return {self.features[k]: pts[:, j] for j, k in enumerate(self.points.columns.tolist())}
+
     # -- decisions -----
     def _badness(self, proba: np.ndarray) -> np.ndarray:
         """What reasons measure: P(adverse) for binary, the expected grade index for multiclass."""
-        if self.task == "binary":
-            return proba[..., -1]
-        return proba @ self._grade_index
+        return proba[..., -1] if self.task == "binary" else proba @ self._grade_index
 
     def risk_score(self, proba: np.ndarray) -> np.ndarray:
         """What tiers use: P(adverse) for binary, mass on the worse half of the grades otherwise."""
-        if self.task == "binary":
-            return proba[..., -1]
-        return proba[..., self._worse_from:].sum(axis=-1)
+        return (proba[..., -1] if self.task == "binary"
+                else proba[..., self._worse_from:].sum(axis=-1))
 
     def _tier(self, score: float) -> str:
         return ("high" if score >= self.tier_high else
@@ -318,10 +322,9 @@ class Scorer:
 
     def _explain(self, records: list[dict[str, Any]], *, by_points: bool | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(float matrix, string matrix, probabilities (n, C), contributions (n, features)):
-        each feature's push toward the worse outcome, as points below maximum (a scorecard, in
-        one run of the n rows) or by substitution (records and their reference variants, one
-        run). ``by_points`` False forces substitution (the report compares the two)."""
+        """(floats, strings, probabilities (n, C), contributions (n, features)): each
+        feature's push toward the worse outcome, as points below maximum (a scorecard: the n
+        rows' own run) or by substitution (``by_points`` False forces it; one run)."""
         n = len(records)
         fl, st = self._matrices(records)
         if self.points is not None and by_points is not False:

@@ -105,7 +105,7 @@ def champion_family(manifest: dict[str, Any]) -> tuple[tuple[str, ...], dict[str
     if "calibrate" in training:
         fields["calibrate"] = bool(training["calibrate"])
     for m, params in (training.get("overrides") or {}).items():
-        if m in ("mlp", "gbdt", "linear") and isinstance(params, dict):
+        if m in ("mlp", "gbdt", "linear", "scorecard") and isinstance(params, dict):
             fields[m] = dict(params)
     return models, fields
 

@@ -9,7 +9,7 @@ import streamlit as st
 
 from loanrisk.errors import UI_WORDS, LoanriskError, reword
 from loanrisk.registry import PromotionResult
-from loanrisk.ui import common, data
+from loanrisk.ui import common, data, points
 
 GATE_MESSAGE = "gate_message"
 
@@ -127,6 +127,7 @@ def render() -> None:
     _versions(p)
     _gate(p)
     _compare(p)
+    points.render(p.versions, p.name)
     _report(p)
 
 
