@@ -12,6 +12,7 @@ import onnx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scorecard_factory import build_scorecard_dir  # noqa: E402
 
 from loanrisk.learn.reasons_check import agreement, reasons_agreement  # noqa: E402
@@ -101,3 +102,33 @@ def test_scaling_setting_is_validated() -> None:
 
     with pytest.raises(ValidationError):
         Settings(scorecard_pdo=0)
+
+
+def test_replay_of_scorecard_decisions_is_identical(fresh_home: Path) -> None:
+    """Stored scorecard decisions (points reasons, decided one at a time) re-score identically
+    with the registered version (replay loads it as the service does)."""
+    from watch_helpers import fill_store, records
+
+    from loanrisk.config import get_settings
+    from loanrisk.datasets import load_bundled
+    from loanrisk.learn.pipeline import LearnOptions, learn
+    from loanrisk.registry import Registry
+    from loanrisk.scoring.scorer import Scorer
+    from loanrisk.store import Store
+    from loanrisk.watch.replay import replay
+
+    res = learn(LearnOptions(dataset="lending-club-default", name="card-replay", sample=1500,
+                             models=("majority", "scorecard"), progress=False))
+    assert res.version is not None and res.best == "scorecard"
+    v = res.version.version
+    scorer = Scorer.load(Registry().download("card-replay", v), version=v)
+    assert scorer.reasons_by == "points below maximum"
+    df, _ = load_bundled("lending-club-default")
+    recs = records(df.sample(300, random_state=5), scorer.features)
+    decisions = [scorer.score([r])[0] for r in recs]
+    assert all(d.reasons for d in decisions)
+    store = Store(get_settings().resolved_database_url)
+    fill_store(store, recs, decisions, model="card-replay", version=v, sha256=scorer.sha256)
+    store.close()
+    report = replay(model="card-replay", since="7d")
+    assert report.checked == 300 and report.identical == 300, report.mismatches[:3]
