@@ -7,6 +7,7 @@ as float64 (cells that are not numbers raise a DataError naming the attribute an
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -183,15 +184,68 @@ def read_for_scoring(path: str | Path, schema: Schema) -> pd.DataFrame:
     """Read a table of applications to score (`loanrisk score`): string attributes as labels,
     other cells as read. Each row is then validated on its own, so a bad cell rejects its row,
     not the file. DataError naming the path when the file is missing or unreadable."""
+    parts = list(iter_for_scoring(path, schema, chunk_rows=1_000_000))
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def iter_for_scoring(path: str | Path, schema: Schema, *, chunk_rows: int,
+                     keep_as_text: tuple[str, ...] = ()) -> Iterator[pd.DataFrame]:
+    """:func:`read_for_scoring` in chunks of at most ``chunk_rows`` rows, read as they are used
+    (Parquet by row batches, CSV by ``chunksize``), so a table of any size is scored in bounded
+    memory. At least one frame is yielded (an empty one for a file with a header only).
+    ``keep_as_text``: further columns read as text from a CSV (an id keeps its leading zeros)."""
     p = Path(path)
     if not p.exists():
         raise DataError(f"{p}: no such file")
-    df = _read(p, kind=_kind(p), where=str(p), schema=schema)
-    if df.columns.duplicated().any():
-        dup = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
-        raise DataError(f"{p}: column(s) {', '.join(map(repr, dup))} appear more than once")
-    for a in schema.attributes:
-        if a.name in df.columns and (a.type in STRING_TYPES or
-                                     (a.type == "binary" and a.categories is not None)):
-            df[a.name] = _as_str(df[a.name])
-    return df
+    kind = _kind(p)
+    where = str(p)
+    if kind == "parquet":
+        frames = _parquet_chunks(p, chunk_rows, where)
+    else:
+        dtypes = {**_string_columns(schema), **{c: str for c in keep_as_text}}
+        frames = _csv_chunks(p, kind, chunk_rows, where, dtypes)
+    first = True
+    for df in frames:
+        if first and df.columns.duplicated().any():
+            dup = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+            raise DataError(f"{p}: column(s) {', '.join(map(repr, dup))} appear more than once")
+        first = False
+        for a in schema.attributes:
+            if a.name in df.columns and (a.type in STRING_TYPES or
+                                         (a.type == "binary" and a.categories is not None)):
+                df[a.name] = _as_str(df[a.name])
+        yield df
+
+
+def _parquet_chunks(p: Path, chunk_rows: int, where: str) -> Iterator[pd.DataFrame]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(p)
+        empty = True
+        for batch in pf.iter_batches(batch_size=chunk_rows):
+            empty = False
+            yield batch.to_pandas()
+        if empty:
+            yield pf.schema_arrow.empty_table().to_pandas()
+    except Exception as e:  # pyarrow raises its own error types for broken Parquet files
+        if type(e).__module__.startswith("pyarrow") or isinstance(e, OSError):
+            raise DataError(f"{where}: cannot read it as Parquet ({e})") from None
+        raise
+
+
+def _csv_chunks(p: Path, kind: str, chunk_rows: int, where: str,
+                dtypes: dict[str, Any]) -> Iterator[pd.DataFrame]:
+    sep = "\t" if where.lower().endswith(".tsv") else ","
+    try:
+        reader = pd.read_csv(p, dtype=dtypes, sep=sep,  # type: ignore[arg-type]
+                             compression="gzip" if kind == "csv.gz" else "infer",
+                             chunksize=chunk_rows, low_memory=False)
+        with reader:
+            yield from reader
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{where}: the file is empty; it needs a header line and rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(f"{where}: cannot read it as {kind} ({first}); check the file is a "
+                        "UTF-8 CSV with a header line, gzip-compressed for .csv.gz") from None

@@ -28,6 +28,9 @@ QUANTILES = {"p01": 0.01, "p05": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p9
 TOP_CATEGORIES = 10
 
 
+# the leakage check's rows at most (a seeded, stratified sample beyond)
+LEAKAGE_MAX_ROWS = 200_000
+
 @dataclass
 class AttributeProfile:
     """Statistics of one attribute. Numeric fields are None for non-numeric attributes."""
@@ -276,11 +279,16 @@ class Leak:
 
 def leakage_check(df: pd.DataFrame, schema: Schema, *,
                   attributes: Sequence[Attribute | str] | None = None,
-                  threshold: float = 0.98, seed: int = 42) -> list[Leak]:
+                  threshold: float = 0.98, seed: int = 42,
+                  max_rows: int = LEAKAGE_MAX_ROWS) -> list[Leak]:
     """Attributes whose single-attribute decision tree (at most 64 leaves; categoricals
     ordinal-encoded, missing as its own value) scores at least ``threshold`` in 3-fold
     stratified cross-validation: accuracy for multiclass, ROC-AUC for binary. Sorted by score,
-    highest first. ``attributes`` defaults to every candidate feature, post-decision included."""
+    highest first. ``attributes`` defaults to every candidate feature, post-decision included.
+
+    On a table of more than ``max_rows`` rows the check runs on a seeded sample of that many
+    rows (stratified by class): a 64-leaf tree's score is settled long before that, and the
+    check's time stays bounded on a full book (see :func:`leakage_rows`)."""
     from sklearn.model_selection import StratifiedKFold
 
     from loanrisk.schema.checks import labels
@@ -292,6 +300,8 @@ def leakage_check(df: pd.DataFrame, schema: Schema, *,
     codes = np.array([index.get(v, -1) if v is not None else -1
                       for v in labels(df[schema.target])], dtype=np.int64)
     keep = codes >= 0
+    if keep.sum() > max_rows:
+        keep = _sample_mask(codes, keep, max_rows, seed)
     y = codes[keep]
     counts = np.bincount(y, minlength=len(schema.classes))
     n_splits = min(3, int(counts[counts > 0].min()) if counts.any() else 0)
@@ -310,6 +320,22 @@ def leakage_check(df: pd.DataFrame, schema: Schema, *,
             leaks.append(Leak(attr.name, score, "roc_auc" if binary else "accuracy",
                               target=schema.target))
     return sorted(leaks, key=lambda lk: -lk.score)
+
+
+def leakage_rows(n: int, max_rows: int = LEAKAGE_MAX_ROWS) -> int:
+    """How many of ``n`` rows the leakage check looks at (stated in the report)."""
+    return min(n, max_rows)
+
+
+def _sample_mask(codes: np.ndarray, keep: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """``size`` of the ``keep`` rows, stratified by class code, as a mask (order kept)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.flatnonzero(keep)
+    chosen, _ = train_test_split(idx, train_size=size, random_state=seed, stratify=codes[idx])
+    mask = np.zeros(codes.size, dtype=bool)
+    mask[chosen] = True
+    return mask
 
 
 def _encode_one(attr: Attribute, s: pd.Series) -> np.ndarray:

@@ -133,3 +133,50 @@ def test_file_cells_become_numbers() -> None:
     assert _number("72000") == 72000.0 and _number(" 1.5 ") == 1.5
     assert _number(Decimal("12.25")) == 12.25 and isinstance(_number(Decimal("1")), float)
     assert _number("lots") == "lots" and _number(True) is True and _number(None) is None
+
+
+def test_streams_in_chunks_with_the_same_output(tmp_path: Path, model_dir: Path) -> None:
+    """A Parquet table read by row batches and a CSV read by chunks give the output of one
+    chunk, in input order, with the rejected rows numbered across the whole file."""
+    src = _table(tmp_path / "apps.csv", n=500)
+    whole = score_table(data=src, out=tmp_path / "whole.csv", model_dir=model_dir,
+                        id_column="app", chunk_rows=10_000, progress=False)
+    pq_src = tmp_path / "apps.parquet"
+    pd.read_csv(src, dtype=str).to_parquet(pq_src, index=False, row_group_size=64)
+    for source, name in ((src, "csv"), (pq_src, "parquet")):
+        part = score_table(data=source, out=tmp_path / f"part-{name}.parquet",
+                           model_dir=model_dir, id_column="app", chunk_rows=37,
+                           progress=False)
+        assert (part.rows, part.scored, part.rejected) == (500, 498, 2), name
+        assert part.decisions == whole.decisions and part.tiers == whole.tiers
+        got = pd.read_parquet(part.output)
+        want = pd.read_csv(whole.output, dtype={"app": str})
+        want["reasons"] = want["reasons"].fillna("")  # CSV reads an empty cell as missing
+        pd.testing.assert_frame_equal(got[["row", "app", "decision", "reasons"]],
+                                      want[["row", "app", "decision", "reasons"]])
+        assert got["p_bad"].to_numpy() == pytest.approx(want["p_bad"].to_numpy(), abs=1e-12)
+        rejected = pd.read_csv(part.rejected_file)  # type: ignore[arg-type]
+        assert list(rejected["row"]) == [7, 11]
+
+
+def test_ids_keep_their_text_and_old_outputs_are_replaced(tmp_path: Path,
+                                                          model_dir: Path) -> None:
+    src = tmp_path / "apps.csv"
+    src.write_text("app,income,dti,purpose\n007,50000,10,car\n0042,60000,12,debt\n")
+    out = tmp_path / "out.csv"
+    out.write_text("stale,rows\n1,2\n")
+    (tmp_path / "out.rejected.csv").write_text("stale\n")
+    rep = score_table(data=src, out=out, model_dir=model_dir, id_column="app", progress=False)
+    got = pd.read_csv(out, dtype={"app": str})
+    assert list(got["app"]) == ["007", "0042"] and rep.rejected_file is None
+    assert not (tmp_path / "out.rejected.csv").exists()
+    with pytest.raises(LoanriskError, match="overwrite the input"):
+        score_table(data=src, out=src, model_dir=model_dir, progress=False)
+
+
+def test_a_header_only_table_scores_nothing(tmp_path: Path, model_dir: Path) -> None:
+    src = tmp_path / "apps.csv"
+    src.write_text("income,dti,purpose\n")
+    rep = score_table(data=src, out=tmp_path / "o.parquet", model_dir=model_dir, progress=False)
+    assert (rep.rows, rep.scored, rep.rejected) == (0, 0, 0)
+    assert pd.read_parquet(rep.output).empty

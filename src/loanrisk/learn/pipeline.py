@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from loanrisk.config import Settings, get_settings
 from loanrisk.errors import LoanriskError
-from loanrisk.learn.report import write_report
+from loanrisk.learn.report import finish_report, write_report
+from loanrisk.learn.stagelog import StageLog
 from loanrisk.learn.stages import (
     fit_models,
     guard_leakage,
@@ -32,7 +33,7 @@ from loanrisk.learn.types import (
     check_options,
     scorecard_scaling,
 )
-from loanrisk.profile import profile
+from loanrisk.profile import leakage_rows, profile
 from loanrisk.registry import Registry
 from loanrisk.scoring.latency import within_budget
 from loanrisk.split import split
@@ -57,25 +58,50 @@ def learn(opts: LearnOptions, settings: Settings | None = None, *,
     check_options(opts)
     opts = scorecard_scaling(opts, settings)
     settings.ensure_home()
-    df, schema = load_inputs(opts, table=table, schema=schema)
+    log_ = StageLog(total=_expected_stages(opts), progress=opts.progress)
+    try:
+        result = _run(opts, settings, log_, table=table, schema=schema)
+    finally:
+        log_.close()
+    return result
+
+
+def _expected_stages(opts: LearnOptions) -> int:
+    """Stages a run goes through, for the progress bar: read, profile, leakage, split,
+    preprocess, 2-3 per model, serving cost, monotone, (repeats), quality, export, (registry),
+    report."""
+    per_model = sum(3 if opts.calibrate and m not in ("majority", "scorecard") else 2
+                    for m in opts.models)
+    return 9 + per_model + (opts.repeats > 1) + opts.register
+
+
+def _run(opts: LearnOptions, settings: Settings, stages: StageLog, *,
+         table: pd.DataFrame | None, schema: Schema | None) -> LearnResult:
+    with stages.stage("read and validate"):
+        df, schema = load_inputs(opts, table=table, schema=schema)
+        df = prepare(df, schema, sample=opts.sample, seed=opts.seed)
     name = opts.name or opts.dataset or schema.name
-    df = prepare(df, schema, sample=opts.sample, seed=opts.seed)
     y = schema.encode_target(df[schema.target])
     attrs = schema.feature_attributes(allow_leaky=opts.allow_leaky)
-    prof = profile(df, schema)
-    leaks = guard_leakage(df, schema, allow_leaky=opts.allow_leaky, seed=opts.seed,
-                          threshold=settings.leakage_threshold)
+    with stages.stage("profile"):
+        prof = profile(df, schema)
+    with stages.stage("leakage check"):
+        leaks = guard_leakage(df, schema, allow_leaky=opts.allow_leaky, seed=opts.seed,
+                              threshold=settings.leakage_threshold)
     if opts.use_tuned:
         from loanrisk.learn.tuned import apply_tuned
 
         opts = apply_tuned(opts, settings, key=opts.dataset or schema.name)
-    parts = split(y, seed=opts.seed, names=schema.classes)
-    pre, trained = fit_models(opts, schema, df, y, parts, attrs)
-    time_models(trained, schema=schema, attrs=attrs, pre=pre, df=df, parts=parts,
-                settings=settings)
+    with stages.stage("split"):
+        parts = split(y, seed=opts.seed, names=schema.classes)
+    pre, trained = fit_models(opts, schema, df, y, parts, attrs, stages=stages)
+    with stages.stage("serving cost"):
+        time_models(trained, schema=schema, attrs=attrs, pre=pre, df=df, parts=parts,
+                    settings=settings)
     budget = opts.max_latency_us if opts.max_latency_us is not None else settings.max_latency_us
     among = within_budget({t.name: t.latency for t in trained if t.latency is not None}, budget)
-    mono = monotone_checks(trained, schema=schema, attrs=attrs, df=df, parts=parts)
+    with stages.stage("monotone check"):
+        mono = monotone_checks(trained, schema=schema, attrs=attrs, df=df, parts=parts)
     monotone_rule = None
     if opts.require_monotone or settings.require_monotone:
         among, monotone_rule = monotone_pool(trained, mono, among=among,
@@ -89,35 +115,45 @@ def learn(opts: LearnOptions, settings: Settings | None = None, *,
     if opts.repeats > 1:
         from loanrisk.learn.repeats import run_repeats
 
-        stats = run_repeats(opts, schema, df, y, attrs, first=trained, among=among)
+        with stages.stage("repeated splits"):
+            stats = run_repeats(opts, schema, df, y, attrs, first=trained, among=among)
         best = next(t for t in trained if t.name == stats.best)
     else:
         best = pick_best(trained, metric=schema.primary_metric, among=among)
-    extras = quality_checks(trained, best=best, schema=schema, attrs=attrs, df=df, parts=parts,
-                            y_eval=y[parts.eval], settings=settings, mono=mono)
+    with stages.stage("decision rule"):
+        extras = quality_checks(trained, best=best, schema=schema, attrs=attrs, df=df,
+                                parts=parts, y_eval=y[parts.eval], settings=settings, mono=mono)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     report_dir = settings.reports_dir / name / stamp
-    version_dir = write_version_dir(report_dir / "model", best=best, schema=schema, attrs=attrs,
-                                    df=df, y=y, parts=parts, opts=opts, leaks=leaks, name=name,
-                                    input_types=pre.input_types_, decision=extras["decision"])
+    with stages.stage("version files"):
+        version_dir = write_version_dir(report_dir / "model", best=best, schema=schema,
+                                        attrs=attrs, df=df, y=y, parts=parts, opts=opts,
+                                        leaks=leaks, name=name, input_types=pre.input_types_,
+                                        decision=extras["decision"])
     result = LearnResult(name, schema, trained, leaks, best.name, report_dir, {},
                          y_eval=y[parts.eval], repeats=stats, seed=opts.seed,
                          extras={**extras, "tuned_from": dict(opts.tuned_from),
                                  "latency_budget_us": budget,
                                  "monotone_rule": monotone_rule,
-                                 "sources": dict(opts.sources)})
+                                 "sources": dict(opts.sources),
+                                 "checked_rows": {"profile": prof.rows,
+                                                  "leakage": leakage_rows(len(df)),
+                                                  "table": len(df)}})
     run_id = None
     if opts.register:
         from loanrisk.learn.tracking import log_run
 
         registry = Registry(settings)
-        result.version, result.promotion, run_id = log_run(
-            name=name, opts=opts, result=result, version_dir=version_dir, registry=registry,
-        )
-    result.summary = write_report(result, prof=prof, allow_leaky=opts.allow_leaky,
-                                  used=[a.name for a in attrs])
-    if run_id is not None:
-        from loanrisk.learn.tracking import attach_report
+        with stages.stage("registry"):
+            result.version, result.promotion, run_id = log_run(
+                name=name, opts=opts, result=result, version_dir=version_dir,
+                registry=registry)
+    with stages.stage("report"):
+        result.summary = write_report(result, prof=prof, allow_leaky=opts.allow_leaky,
+                                      used=[a.name for a in attrs], stages=stages)
+        if run_id is not None:
+            from loanrisk.learn.tracking import attach_report
 
-        attach_report(registry, run_id, report_dir)
+            attach_report(registry, run_id, report_dir)
+    finish_report(result, stages)
     return result

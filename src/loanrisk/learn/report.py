@@ -11,6 +11,7 @@ from loanrisk.learn import report_threshold
 from loanrisk.learn.evaluate import comparison_table
 from loanrisk.learn.repeats import summary_block
 from loanrisk.learn.report_quality import quality_markdown
+from loanrisk.learn.stagelog import StageLog, stages_markdown
 
 if TYPE_CHECKING:
     from loanrisk.learn.types import LearnResult
@@ -94,8 +95,9 @@ def _sources_line(sources: dict[str, int]) -> list[str]:
 
 
 def write_report(result: LearnResult, *, prof: Profile, allow_leaky: bool,
-                 used: list[str]) -> dict[str, Any]:
-    """Write report.md, the PNG figures, profile.json and summary.json; return the summary."""
+                 used: list[str], stages: StageLog | None = None) -> dict[str, Any]:
+    """Write report.md, the PNG figures, profile.json and summary.json; return the summary.
+    The stages timed so far (``stages``) go in both; :func:`finish_report` adds the last."""
     out = result.report_dir
     out.mkdir(parents=True, exist_ok=True)
     evals = [t.evaluation for t in result.trained]
@@ -123,9 +125,24 @@ def write_report(result: LearnResult, *, prof: Profile, allow_leaky: bool,
                                 title=f"{result.name}: at each model's decline threshold")
         summary["at_threshold"] = {n: {k: v for k, v in m.items() if k != "confusion"}
                                    for n, m in table.items()}
+    summary["stages"] = stages.as_dicts() if stages is not None else []
+    summary["checked_rows"] = (result.extras or {}).get("checked_rows")
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "report.md").write_text(_markdown(result, summary, evals))
     return summary
+
+
+def finish_report(result: LearnResult, stages: StageLog) -> None:
+    """Once the report stage itself is timed: every stage in the summary and the report."""
+    result.summary["stages"] = stages.as_dicts()
+    result.summary["peak_rss_mib"] = stages.peak_rss_mib()
+    out = result.report_dir
+    if (out / "summary.json").exists():
+        (out / "summary.json").write_text(json.dumps(result.summary, indent=1))
+    if (out / "report.md").exists():  # the stage table goes last: it holds the report's own
+        text = (out / "report.md").read_text().rstrip("\n")
+        (out / "report.md").write_text(
+            text + "\n\n" + "\n".join(stages_markdown(result.summary["stages"])))
 
 
 def _markdown(result: LearnResult, summary: dict[str, Any], evals: list[Any]) -> str:
@@ -164,6 +181,10 @@ def _markdown(result: LearnResult, summary: dict[str, Any], evals: list[Any]) ->
     lines += ["", *_cost_markdown(summary)]
     lines += ["", *quality_markdown(result, summary)]
     lines += ["", "## Leakage check", ""]
+    checked = summary.get("checked_rows") or {}
+    if checked.get("leakage") and checked["leakage"] < checked.get("table", 0):
+        lines += [f"Checked on a seeded sample of {checked['leakage']:,} of the "
+                  f"{checked['table']:,} rows, stratified by class.", ""]
     if summary["leakage"]:
         for lk in summary["leakage"]:
             used = "USED as a feature" if lk["used"] else "not used (post-decision or excluded)"

@@ -20,6 +20,7 @@ from loanrisk.datasets import fit_to_schema, load_bundled, load_table
 from loanrisk.errors import LeakageError, LoanriskError
 from loanrisk.integrity import sha256_file
 from loanrisk.learn.evaluate import evaluate, is_better
+from loanrisk.learn.stagelog import StageLog
 from loanrisk.learn.types import (
     ENSEMBLE_MEMBERS,
     Y_COLUMN,
@@ -106,34 +107,42 @@ def guard_leakage(df: pd.DataFrame, schema: Schema, *, allow_leaky: bool, seed: 
 
 
 def fit_models(opts: LearnOptions, schema: Schema, df: pd.DataFrame, y: np.ndarray,
-               parts: Split, attrs: list[Attribute]) -> tuple[Preprocessor, list[TrainedModel]]:
-    """Fit preprocessing on train, then every model; score each model's ONNX graph on eval."""
+               parts: Split, attrs: list[Attribute], *, stages: StageLog | None = None,
+               ) -> tuple[Preprocessor, list[TrainedModel]]:
+    """Fit preprocessing on train, then every model; score each model's ONNX graph on eval.
+    Each step is a stage of ``stages`` when given (its time and peak memory in the report)."""
     from loanrisk.features import Preprocessor
     from loanrisk.learn.export import OnnxModel, build_graph, parity
     from loanrisk.models import make_model
 
+    stage = (stages or StageLog(total=0, progress=False)).stage
     train, val, ev = (df.iloc[parts.train], df.iloc[parts.val], df.iloc[parts.eval])
-    pre = Preprocessor(attrs).fit(train)
-    X_tr, X_val = pre.transform(train), pre.transform(val)
+    with stage("preprocess"):
+        pre = Preprocessor(attrs).fit(train)
+        X_tr, X_val = pre.transform(train), pre.transform(val)
     n_classes = len(schema.classes)
     trained: list[TrainedModel] = []
     fitted: dict[str, Any] = {}
     for name in opts.models:
         t0 = time.perf_counter()
-        model = make_model(name, seed=opts.seed, task=schema.task,
-                           **model_overrides(name, opts, pre, attrs, fitted))
-        model.fit(X_tr, y[parts.train], X_val=X_val, y_val=y[parts.val], n_classes=n_classes)
+        with stage(f"fit {name}"):
+            model = make_model(name, seed=opts.seed, task=schema.task,
+                               **model_overrides(name, opts, pre, attrs, fitted))
+            model.fit(X_tr, y[parts.train], X_val=X_val, y_val=y[parts.val],
+                      n_classes=n_classes)
         # the scorecard's probabilities are its points' odds (maximum likelihood, uncalibrated)
         if opts.calibrate and name not in ("majority", "scorecard"):
             from loanrisk.learn.calibration import calibrate
 
-            model = calibrate(model, X_val=X_val, y_val=y[parts.val])
+            with stage(f"calibrate {name}"):
+                model = calibrate(model, X_val=X_val, y_val=y[parts.val])
         fitted[name] = model
-        graph = build_graph(pre, model, classes=schema.classes).SerializeToString()
-        onnx_model = OnnxModel(graph)
-        proba = onnx_model.predict_proba(ev)
-        diff = parity(onnx_model, pre, model, ev)
-        evaluation = evaluate(name, y[parts.eval], proba, classes=schema.classes)
+        with stage(f"graph and evaluation {name}"):
+            graph = build_graph(pre, model, classes=schema.classes).SerializeToString()
+            onnx_model = OnnxModel(graph)
+            proba = onnx_model.predict_proba(ev)
+            diff = parity(onnx_model, pre, model, ev)
+            evaluation = evaluate(name, y[parts.eval], proba, classes=schema.classes)
         evaluation.extra["fit_seconds"] = time.perf_counter() - t0
         trained.append(TrainedModel(name, model, graph, evaluation, diff, proba,
                                     time.perf_counter() - t0))

@@ -32,13 +32,17 @@ class GBDTModel:
 
     def __init__(self, *, seed: int = 0, task: str = "binary", monotone: list[int] | None = None,
                  early_stopping_rounds: int = 50, n_jobs: int = 2,
-                 callbacks: list[Any] | None = None, **lgbm: Any) -> None:
+                 callbacks: list[Any] | None = None, bag_rows: int | None = 250_000,
+                 **lgbm: Any) -> None:
         self.seed = seed
         self.task = task
         self.monotone = list(monotone) if monotone is not None else None
         self.early_stopping_rounds = early_stopping_rounds
         self.n_jobs = n_jobs
         self.callbacks = list(callbacks or [])  # extra LightGBM callbacks (tuning: pruning)
+        # rows each boosting round samples at most (bagging): a round's cost stays bounded on a
+        # full book, where a fraction of the rows already gives each tree plenty; None: no bound
+        self.bag_rows = bag_rows
         self.lgbm = {**DEFAULTS, **lgbm}
         self.history_: dict[str, list[float]] | None = None
 
@@ -62,7 +66,12 @@ class GBDTModel:
                 raise ValueError(f"monotone has {len(self.monotone)} entries for "
                                  f"{X.shape[1]} feature columns")
             extra["monotone_constraints"] = [int(m) for m in self.monotone]
-        self.lgbm_ = lgb.LGBMClassifier(**self.lgbm, random_state=self.seed, n_jobs=self.n_jobs,
+        params = dict(self.lgbm)
+        if self.bag_rows is not None and len(X) > self.bag_rows:
+            params["subsample"] = min(float(params.get("subsample", 1.0)), self.bag_rows / len(X))
+            params["subsample_freq"] = params.get("subsample_freq") or 1
+        self.bagging_ = float(params.get("subsample", 1.0))
+        self.lgbm_ = lgb.LGBMClassifier(**params, random_state=self.seed, n_jobs=self.n_jobs,
                                         verbose=-1, zero_as_missing=False, **extra)
         fit_kw: dict[str, Any] = {}
         if X_val is not None and y_val is not None and self.early_stopping_rounds:
@@ -141,6 +150,7 @@ class GBDTModel:
                "monotone": bool(self.monotone and any(self.monotone))}
         if hasattr(self, "n_iter_"):
             out["best_iteration"] = self.n_iter_
+            out["bagging_fraction_used"] = self.bagging_
         return out
 
 

@@ -4,6 +4,10 @@ The whole training table lives in two tensors. Each epoch draws one seeded permu
 slices it into batches, so a batch is one ``index_select`` instead of 1536 ``__getitem__`` calls
 and a collate. Losses and accuracies are summed on-tensor and read once per epoch (no ``.item()``
 per batch). ``bench/bench_mlp.py`` measures this loop against a plain DataLoader loop.
+
+On a table larger than ``epoch_rows`` an epoch is a fresh seeded sample of that many rows, and
+early stopping watches at most ``val_rows`` validation rows: the work of an epoch, and so of a
+run, is bounded whatever the table's size (``bench/bench_learn_scale.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,11 @@ class MLPConfig:
     weight_decay: float = 1e-4  # AdamW decoupled weight decay
     batch_size: int = 1536
     max_epochs: int = 300
+    # rows one epoch trains on: a larger table draws a fresh seeded sample of this many rows each
+    # epoch, so training work (and so time) stays bounded on a full book; None: every row
+    epoch_rows: int | None = 65_536
+    # validation rows early stopping watches (a seeded sample beyond); None: every row
+    val_rows: int | None = 65_536
     lr_patience: int = 10  # ReduceLROnPlateau: epochs without progress before the lr is cut
     lr_factor: float = 0.5  # ... and by how much
     patience: int = 30  # early stopping: epochs without a val-loss gain of min_delta
@@ -235,6 +244,11 @@ def train(net: nn.Module, X: torch.Tensor, y: torch.Tensor, *, X_val: torch.Tens
         opt, mode="min", factor=config.lr_factor, patience=config.lr_patience)
     gen = torch.Generator().manual_seed(config.seed)  # the shuffles; CPU so any device agrees
     n = len(X)
+    rows = n if config.epoch_rows is None else min(n, config.epoch_rows)
+    if config.val_rows is not None and len(X_val) > config.val_rows:
+        keep = torch.randperm(len(X_val), generator=torch.Generator().manual_seed(
+            config.seed + 1))[:config.val_rows].to(X_val.device)
+        X_val, y_val = X_val[keep], y_val[keep]
     hist: dict[str, list[float]] = {k: [] for k in
                                     ("train_loss", "val_loss", "train_acc", "val_acc", "lr")}
     best_loss, best_epoch, since_best = float("inf"), 0, 0
@@ -245,9 +259,9 @@ def train(net: nn.Module, X: torch.Tensor, y: torch.Tensor, *, X_val: torch.Tens
     for epoch in bar:
         t = time.perf_counter()
         if sample_weights is None:
-            order = torch.randperm(n, generator=gen)
+            order = torch.randperm(n, generator=gen)[:rows]
         else:
-            order = torch.multinomial(sample_weights, n, replacement=True, generator=gen)
+            order = torch.multinomial(sample_weights, rows, replacement=True, generator=gen)
         tr_loss, tr_acc = train_epoch(net, opt, X, y, order.to(X.device), loss_fn=loss_fn,
                                       batch_size=config.batch_size, grad_clip=config.grad_clip)
         tr = (float(tr_loss), float(tr_acc))  # the one host sync of the epoch
@@ -275,4 +289,4 @@ def train(net: nn.Module, X: torch.Tensor, y: torch.Tensor, *, X_val: torch.Tens
         state={k: v.cpu() for k, v in best_state.items()}, best_epoch=best_epoch,
         best_val_loss=best_loss, epochs_run=epochs_run, history=hist,
         seconds=time.perf_counter() - t0,
-        samples_per_s=n * epochs_run / train_s if train_s > 0 else 0.0)
+        samples_per_s=rows * epochs_run / train_s if train_s > 0 else 0.0)

@@ -21,9 +21,11 @@ model name, version and SHA-256.
 from __future__ import annotations
 
 import decimal
+import itertools
 import math
 import numbers
 import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -130,9 +132,10 @@ def _number(v: Any) -> Any:
 
 
 def score_chunk(files: dict[str, bytes], version: int | None, start: int,
-                columns: dict[str, list[Any]]) -> tuple[list[dict[str, Any]],
-                                                        list[dict[str, Any]]]:
-    """Validate and score one chunk (rows ``start``..): (output rows, rejected rows)."""
+                columns: dict[str, list[Any]], id_column: str | None = None,
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Validate and score one chunk (rows ``start``..): (output rows, rejected rows). The
+    ``id_column``'s values, when given in ``columns``, ride along into the output rows."""
     served = _served(files, version)
     s = served.scorer
     n = len(next(iter(columns.values()))) if columns else 0
@@ -154,8 +157,11 @@ def score_chunk(files: dict[str, bytes], version: int | None, start: int,
         where.append(start + i)
     out = []
     for row, d in zip(where, (r.served for r in decide(served, valid)), strict=True):
-        rec = {"row": row, "decision": d.decision, "risk_score": d.risk_score,
-               "risk_tier": d.risk_tier}
+        rec = {"row": row}
+        if id_column is not None:
+            rec[id_column] = _cell(columns[id_column][row - start])
+        rec.update({"decision": d.decision, "risk_score": d.risk_score,
+                    "risk_tier": d.risk_tier})
         rec.update({f"p_{c}": p for c, p in d.probabilities.items()})
         rec.update({"reasons": "; ".join(d.reasons), "model_name": s.name,
                     "model_version": s.version, "model_sha256": s.sha256})
@@ -163,34 +169,45 @@ def score_chunk(files: dict[str, bytes], version: int | None, start: int,
     return out, rejected
 
 
-def _chunks(df: pd.DataFrame, features: list[str], size: int
-            ) -> Iterator[tuple[int, dict[str, list[Any]]]]:
-    cols = [c for c in features if c in df.columns]
-    for start in range(0, len(df), size):
-        part = df.iloc[start:start + size]
-        yield start, {c: part[c].tolist() for c in cols}
+Chunk = tuple[int, dict[str, list[Any]]]
+Result = tuple[list[dict[str, Any]], list[dict[str, Any]]]
 
 
-def _run_local(files: dict[str, bytes], version: int | None, chunks: list[Any], workers: int,
-               tick: Callable[[int], None]) -> Iterator[tuple[list[Any], list[Any]]]:
+def _chunks(frames: Iterator[pd.DataFrame], columns: list[str]) -> Iterator[Chunk]:
+    """(first row number, {column: values}) for each frame read, numbered across the file."""
+    start = 0
+    for part in frames:
+        yield start, {c: part[c].tolist() for c in columns if c in part.columns}
+        start += len(part)
+
+
+def _in_order(submit: Callable[[Chunk], Any], result: Callable[[Any], Result],
+              chunks: Iterator[Chunk], in_flight: int) -> Iterator[Result]:
+    """Results in the chunks' order, with at most ``in_flight`` chunks read and not yet
+    written (memory stays bounded whatever the table's size)."""
+    pending: deque[Any] = deque()
+    for chunk in chunks:
+        pending.append(submit(chunk))
+        if len(pending) >= in_flight:
+            yield result(pending.popleft())
+    while pending:
+        yield result(pending.popleft())
+
+
+def _run_local(files: dict[str, bytes], version: int | None, chunks: Iterator[Chunk],
+               workers: int, id_column: str | None) -> Iterator[Result]:
     if workers <= 1:
         for start, cols in chunks:
-            res = score_chunk(files, version, start, cols)
-            tick(len(res[0]) + len({r["row"] for r in res[1]}))
-            yield res
+            yield score_chunk(files, version, start, cols, id_column)
         return
     with ProcessPoolExecutor(workers) as pool:
-        futures = [pool.submit(score_chunk, files, version, start, cols)
-                   for start, cols in chunks]
-        for fut in futures:
-            res = fut.result()
-            tick(len(res[0]) + len({r["row"] for r in res[1]}))
-            yield res
+        yield from _in_order(
+            lambda c: pool.submit(score_chunk, files, version, c[0], c[1], id_column),
+            lambda fut: fut.result(), chunks, in_flight=2 * workers)
 
 
-def _run_ray(files: dict[str, bytes], version: int | None, chunks: list[Any],
-             address: str | None, tick: Callable[[int], None]
-             ) -> Iterator[tuple[list[Any], list[Any]]]:
+def _run_ray(files: dict[str, bytes], version: int | None, chunks: Iterator[Chunk],
+             address: str | None, id_column: str | None) -> Iterator[Result]:
     from loanrisk.cluster import start_ray
 
     started = start_ray(address)
@@ -199,13 +216,66 @@ def _run_ray(files: dict[str, bytes], version: int | None, chunks: list[Any],
     try:
         task = ray.remote(score_chunk)
         ref = ray.put(files)
-        pending = [task.remote(ref, version, start, cols) for start, cols in chunks]
-        for res in ray.get(pending):  # in order: the output keeps the input's row order
-            tick(len(res[0]) + len({r["row"] for r in res[1]}))
-            yield res
+        slots = max(2, 2 * int(ray.available_resources().get("CPU", 1)))
+        yield from _in_order(lambda c: task.remote(ref, version, c[0], c[1], id_column),
+                             ray.get, chunks, in_flight=slots)
     finally:
         if started:
             ray.shutdown()
+
+
+class _Sink:
+    """The output file (Parquet or CSV) and the rejected rows' CSV, written chunk by chunk."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.rejected_path = out.with_name(out.stem + ".rejected.csv")
+        self.scored = 0
+        self.rejected_rows = 0
+        self.decisions: Counter[str] = Counter()
+        self.tiers: Counter[str] = Counter()
+        self._parquet: Any = None
+        self._csv_started = False
+        self._rejected_started = False
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for stale in (out, self.rejected_path):  # a file left by an earlier run is replaced
+            stale.unlink(missing_ok=True)
+
+    def write(self, rows: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> None:
+        if rows:
+            frame = pd.DataFrame(rows)
+            self.scored += len(frame)
+            self.decisions.update(frame["decision"].astype(str))
+            self.tiers.update(frame["risk_tier"].astype(str))
+            self._write_frame(frame)
+        if rejected:
+            self.rejected_rows += len({r["row"] for r in rejected})
+            pd.DataFrame(rejected).to_csv(self.rejected_path, mode="a", index=False,
+                                          header=not self._rejected_started)
+            self._rejected_started = True
+
+    def _write_frame(self, frame: pd.DataFrame) -> None:
+        if self.out.suffix.lower() == ".csv":
+            frame.to_csv(self.out, mode="a", index=False, header=not self._csv_started)
+            self._csv_started = True
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._parquet is None:
+            self._parquet = pq.ParquetWriter(self.out, table.schema)
+        else:  # a column all-null in one chunk (e.g. an id) takes the file's type
+            table = table.cast(self._parquet.schema)
+        self._parquet.write_table(table)
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        elif not self._csv_started:  # nothing scored: an empty output still says so
+            empty = pd.DataFrame()
+            (empty.to_csv(self.out, index=False) if self.out.suffix.lower() == ".csv"
+             else empty.to_parquet(self.out, index=False))
 
 
 def score_table(*, data: Path, out: Path, model: str | None = None, version: int | None = None,
@@ -213,10 +283,13 @@ def score_table(*, data: Path, out: Path, model: str | None = None, version: int
                 chunk_rows: int = 5000, workers: int = 1, backend: str = "local",
                 ray_address: str | None = None, progress: bool = True,
                 settings: Settings | None = None) -> BatchReport:
-    """Score every row of ``data`` and write ``out``; rejected rows to ``*.rejected.csv``."""
+    """Score every row of ``data`` and write ``out``; rejected rows to ``*.rejected.csv``.
+
+    The table is read, scored and written chunk by chunk (``chunk_rows``), with a bounded
+    number of chunks in flight, so memory does not grow with the table."""
     import json
 
-    from loanrisk.datasets import read_for_scoring
+    from loanrisk.datasets import iter_for_scoring
     from loanrisk.schema import Schema
 
     settings = settings or get_settings()
@@ -226,20 +299,17 @@ def score_table(*, data: Path, out: Path, model: str | None = None, version: int
         raise LoanriskError("--chunk-rows and --workers must be at least 1")
     if out.suffix.lower() not in (".parquet", ".csv"):
         raise LoanriskError(f"{out}: write .parquet or .csv")
+    if out.resolve() == Path(data).resolve():
+        raise LoanriskError(f"{out}: the output would overwrite the input; choose another path")
     t0 = time.perf_counter()
     model_path, version = resolve_model(model=model, version=version, model_dir=model_dir,
                                         settings=settings)
     manifest = json.loads((model_path / "manifest.json").read_text())
     schema = Schema.load(model_path / "schema.json")
-    df = read_for_scoring(data, schema).reset_index(drop=True)
-    if id_column is not None and id_column not in df.columns:
-        raise LoanriskError(f"{data}: no column {id_column!r} (--id-column); columns: "
-                            f"{', '.join(map(str, df.columns[:20]))}")
-    missing = [f for f in manifest["features"] if f not in df.columns]
-    required = set(manifest["features"]) - set(manifest.get("nullable", manifest["features"]))
-    if [f for f in missing if f in required]:
-        raise LoanriskError(f"{data}: the model needs column(s) "
-                            f"{', '.join(f for f in missing if f in required)}")
+    frames = iter_for_scoring(data, schema, chunk_rows=chunk_rows,
+                              keep_as_text=(id_column,) if id_column else ())
+    first = next(frames)
+    _check_columns(first, data=data, id_column=id_column, manifest=manifest)
     files = _files(model_path)
     if model_dir is None and model is not None and version is not None:
         from loanrisk.registry import Registry
@@ -247,35 +317,59 @@ def score_table(*, data: Path, out: Path, model: str | None = None, version: int
         record = Registry(settings).info(model, version).record  # the bytes read are checked
         for name, blob in files.items():
             record.check_bytes(name, blob, label=f"{model} v{version}")
-    chunks = list(_chunks(df, manifest["features"], chunk_rows))
-    bar = _bar(len(df), progress)
+    rows = 0
+    bar = _bar(_row_count(Path(data)), progress)
+
+    def read() -> Iterator[pd.DataFrame]:
+        nonlocal rows
+        for part in itertools.chain([first], frames):
+            rows += len(part)
+            bar.update(len(part))
+            yield part
+
+    columns = [*manifest["features"], *([id_column] if id_column else [])]
+    chunks = _chunks(read(), list(dict.fromkeys(columns)))
+    sink = _Sink(out)
     try:
-        results = list(_run_ray(files, version, chunks, ray_address, bar.update)
-                       if backend == "ray" else
-                       _run_local(files, version, chunks, workers, bar.update))
+        results = (_run_ray(files, version, chunks, ray_address, id_column)
+                   if backend == "ray" else
+                   _run_local(files, version, chunks, workers, id_column))
+        for scored, rejected in results:
+            sink.write(scored, rejected)
     finally:
+        sink.close()
         bar.close()
-    rows = [r for res in results for r in res[0]]
-    rejected = [r for res in results for r in res[1]]
-    frame = pd.DataFrame(rows)
-    if id_column is not None and not frame.empty:
-        frame.insert(1, id_column, df[id_column].to_numpy()[frame["row"].to_numpy()])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".parquet":
-        frame.to_parquet(out, index=False)
-    else:
-        frame.to_csv(out, index=False)
-    rej_path = None
-    if rejected:
-        rej_path = out.with_name(out.stem + ".rejected.csv")
-        pd.DataFrame(rejected).to_csv(rej_path, index=False)
     return BatchReport(
-        model=str(manifest.get("name") or schema.name), version=version, rows=len(df),
-        scored=len(frame), rejected=len({r["row"] for r in rejected}),
-        decisions=frame["decision"].value_counts().to_dict() if len(frame) else {},
-        tiers=frame["risk_tier"].value_counts().to_dict() if len(frame) else {},
+        model=str(manifest.get("name") or schema.name), version=version, rows=rows,
+        scored=sink.scored, rejected=sink.rejected_rows,
+        decisions=dict(sink.decisions), tiers=dict(sink.tiers),
         seconds=round(time.perf_counter() - t0, 3), backend=backend, output=str(out),
-        rejected_file=str(rej_path) if rej_path else None)
+        rejected_file=str(sink.rejected_path) if sink.rejected_rows else None)
+
+
+def _check_columns(first: pd.DataFrame, *, data: Path, id_column: str | None,
+                   manifest: dict[str, Any]) -> None:
+    """Refuse, before scoring anything, a table without the id column or a required feature."""
+    if id_column is not None and id_column not in first.columns:
+        raise LoanriskError(f"{data}: no column {id_column!r} (--id-column); columns: "
+                            f"{', '.join(map(str, first.columns[:20]))}")
+    missing = [f for f in manifest["features"] if f not in first.columns]
+    required = set(manifest["features"]) - set(manifest.get("nullable", manifest["features"]))
+    if [f for f in missing if f in required]:
+        raise LoanriskError(f"{data}: the model needs column(s) "
+                            f"{', '.join(f for f in missing if f in required)}")
+
+
+def _row_count(path: Path) -> int | None:
+    """The table's rows when its file says so without reading it (Parquet), for the bar."""
+    if path.suffix.lower() not in (".parquet", ".pq"):
+        return None
+    try:
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except Exception:  # noqa: BLE001 - the bar only; reading reports a broken file properly
+        return None
 
 
 class _NoBar:
@@ -286,7 +380,7 @@ class _NoBar:
         return None
 
 
-def _bar(total: int, progress: bool) -> Any:
+def _bar(total: int | None, progress: bool) -> Any:
     if not progress:
         return _NoBar()
     try:
