@@ -40,6 +40,11 @@ def _root(
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5" if serve else "30")
     if not verbose:  # each retry would print a WARNING before the one-line error
         logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    # OpenMP threads (LightGBM, torch) that spin while they wait turn a busy machine's second
+    # core into a loss: 30 LightGBM rounds on 60,000 rows took 30 s with 2 spinning threads and
+    # 5.5 s with passive ones on a loaded 2-core machine (bench/RESULTS.md, Scaling). Set before
+    # either library loads; set OMP_WAIT_POLICY yourself to choose otherwise.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @app.command()
