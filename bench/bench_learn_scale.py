@@ -63,7 +63,7 @@ def learn_once(rows: int, work: Path, models: str) -> dict[str, Any]:
     env = {k: v for k, v in env.items() if v != ""}
     summary = work / f"summary-{rows}.json"
     print(f"learn on {rows:,} rows ...", flush=True)
-    wall, rss = run([str(LOANRISK), "learn", "--data", str(table), "--schema",
+    wall, rss = run([str(LOANRISK), "-v", "learn", "--data", str(table), "--schema",
                      str(schema_path(table)), "--name", "scale", "--models", models,
                      "--summary-json", str(summary), "-q"], env=env,
                     log=work / f"learn-{rows}.log")

@@ -123,15 +123,23 @@ def _fold_into_mlp(model: Any, a: float, b: float) -> None:
             last.bias.add_(b)
 
 
+# validation rows the scaling is fitted and checked on at most
+MAX_ROWS = 20_000
+
+
 def calibrate(model: Any, *, X_val: np.ndarray, y_val: np.ndarray) -> Any:
     """``model`` calibrated on the validation rows (folded into the mlp, else wrapped).
 
     Returns the model unchanged when there are no validation rows or a single class in them.
     The result has ``calibration_``: method, a, b and the validation ECE before and after.
+    On more than ``MAX_ROWS`` validation rows (a full book), a seeded sample of that many.
     """
     y_val = np.asarray(y_val, dtype=np.int64)
     if len(y_val) == 0 or np.unique(y_val).size < 2:
         return model
+    if len(y_val) > MAX_ROWS:  # one or two parameters: a seeded sample fits them as well
+        keep = np.sort(np.random.default_rng(0).choice(len(y_val), MAX_ROWS, replace=False))
+        X_val, y_val = X_val[keep], y_val[keep]
     p = np.asarray(model.predict_proba(X_val), dtype=np.float64)
     folded = type(model).__name__ == "MLPModel"
     if folded:  # logits: exact, and the factor folds into the last Linear layer

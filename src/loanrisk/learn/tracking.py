@@ -32,6 +32,36 @@ def _flat_params(opts: LearnOptions, result: LearnResult) -> dict[str, str]:
     return {k: str(v)[:500] for k, v in params.items()}
 
 
+def _metrics(result: LearnResult) -> list[tuple[str, float, int]]:
+    """(key, value, step) of every model's metrics, parity and training curve."""
+    out: list[tuple[str, float, int]] = []
+    for t in result.trained:
+        out += [(f"{t.name}.{metric}", float(value), 0)
+                for metric, value in t.evaluation.metrics.items() if value == value]  # no NaN
+        out.append((f"{t.name}.onnx_parity", float(t.parity), 0))
+        hist = getattr(t.model, "history_", None) or {}
+        out += [(f"{t.name}.{key}", float(value), step)
+                for key, values in hist.items() for step, value in enumerate(values)]
+    return out
+
+
+def _log_batches(client: Any, run_id: str, params: dict[str, str],
+                 metrics: list[tuple[str, float, int]]) -> None:
+    """Params and metrics in MLflow's batches (at most 100 params / 1000 metrics a call): a
+    training curve of thousands of points is a few calls, not thousands of transactions."""
+    import time
+
+    from mlflow.entities import Metric, Param
+
+    stamp = int(time.time() * 1000)
+    items = list(params.items())
+    for i in range(0, len(items), 100):
+        client.log_batch(run_id, params=[Param(k, v) for k, v in items[i:i + 100]])
+    for i in range(0, len(metrics), 1000):
+        client.log_batch(run_id, metrics=[Metric(k, v, stamp, step)
+                                          for k, v, step in metrics[i:i + 1000]])
+
+
 def log_run(*, name: str, opts: LearnOptions, result: LearnResult, version_dir: Path,
             registry: Registry) -> tuple[VersionInfo, PromotionResult | None, str]:
     """Log one run, register its best model as a new immutable version, and try the gate."""
@@ -40,17 +70,7 @@ def log_run(*, name: str, opts: LearnOptions, result: LearnResult, version_dir: 
                             tags={"loanrisk.kind": "learn", "loanrisk.best": result.best})
     run_id = run.info.run_id
     try:
-        for k, v in _flat_params(opts, result).items():
-            client.log_param(run_id, k, v)
-        for t in result.trained:
-            for metric, value in t.evaluation.metrics.items():
-                if value == value:  # skip NaN
-                    client.log_metric(run_id, f"{t.name}.{metric}", float(value))
-            client.log_metric(run_id, f"{t.name}.onnx_parity", float(t.parity))
-            hist = getattr(t.model, "history_", None) or {}
-            for key, values in hist.items():
-                for step, value in enumerate(values):
-                    client.log_metric(run_id, f"{t.name}.{key}", float(value), step=step)
+        _log_batches(client, run_id, _flat_params(opts, result), _metrics(result))
         # MLflow's python_function flavour beside the graph: `models:/NAME@champion` loads and
         # serves with MLflow's own tools (the version's source is this directory)
         write_pyfunc(version_dir)

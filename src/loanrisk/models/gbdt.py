@@ -32,7 +32,7 @@ class GBDTModel:
 
     def __init__(self, *, seed: int = 0, task: str = "binary", monotone: list[int] | None = None,
                  early_stopping_rounds: int = 50, n_jobs: int = 2,
-                 callbacks: list[Any] | None = None, bag_rows: int | None = 250_000,
+                 callbacks: list[Any] | None = None, bag_rows: int | None = 100_000,
                  **lgbm: Any) -> None:
         self.seed = seed
         self.task = task
