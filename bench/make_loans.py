@@ -6,9 +6,11 @@ Rows are drawn with replacement from the bundled table (so class shares and miss
 those of real loans) and then mixed and perturbed, so that no row is a near-copy a model could
 memorise (a table of a million rows drawn from ten thousand would otherwise hold each loan a
 hundred times, and every model would score as if it had seen the evaluation rows): each cell is,
-with probability 30%, taken from another loan of the same class (the class-conditional
-distribution of every attribute is kept, and most of the joint one); numeric cells then get
-multiplicative noise (sd 5%), are rounded back to whole numbers where the column holds whole
+with probability 80%, taken from another loan of the same class (the class-conditional
+distribution of every attribute is kept, and a fifth of each row's joint structure; with less
+mixing a gradient-boosted model at 100,000 rows learns the source loans: 30% mixing took its
+ROC-AUC from 0.79 at 10,000 rows to 0.91, 80% gives 0.80 and 0.83); numeric cells then get
+multiplicative noise (sd 10%), are rounded back to whole numbers where the column holds whole
 numbers, and clipped to the schema's range and to the range seen in the bundled table; 2% of
 categorical cells are redrawn from the column's own distribution. The target is the drawn row's
 own. The schema is written beside the table (``.schema.json``), so
@@ -30,9 +32,9 @@ from loanrisk.datasets import load_bundled
 from loanrisk.schema import Schema
 
 CHUNK = 200_000
-NOISE_SD = 0.05
+NOISE_SD = 0.10
 REDRAW_SHARE = 0.02
-SWAP_SHARE = 0.30
+SWAP_SHARE = 0.8
 
 
 def _numeric(col: pd.Series, draw: np.ndarray, rng: np.random.Generator, *,

@@ -124,7 +124,7 @@ def _fold_into_mlp(model: Any, a: float, b: float) -> None:
 
 
 # validation rows the scaling is fitted and checked on at most
-MAX_ROWS = 20_000
+MAX_ROWS = 10_000
 
 
 def calibrate(model: Any, *, X_val: np.ndarray, y_val: np.ndarray) -> Any:
@@ -156,7 +156,9 @@ def calibrate(model: Any, *, X_val: np.ndarray, y_val: np.ndarray) -> Any:
         _fold_into_mlp(model, a32, b32)
         model.calibration_ = info
         out = model
+        after = out.predict_proba(X_val)
     else:
         out = CalibratedModel(model, a=a, b=b, info=info)
-    info["val_ece_after"] = expected_calibration_error(y_val, out.predict_proba(X_val))
+        after = _transform(_log_proba(p), out.a, out.b)  # what out.predict_proba(X_val) gives
+    info["val_ece_after"] = expected_calibration_error(y_val, after)
     return out

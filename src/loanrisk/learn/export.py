@@ -56,7 +56,7 @@ def build_graph(preprocessor: Preprocessor, model: LoanModel, *,
     return merged
 
 
-PARITY_ROWS = 20_000
+PARITY_ROWS = 2_000
 
 
 def parity(onnx_model: OnnxModel, preprocessor: Preprocessor, model: Any,

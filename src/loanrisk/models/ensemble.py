@@ -18,6 +18,9 @@ from loanrisk.errors import LoanriskError
 GRID = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 11))
 
 
+# validation rows the weight is chosen on at most (a full book's would only cost time)
+WEIGHT_ROWS = 10_000
+
 class EnsembleModel:
     """``sum_i w_i * member_i.predict_proba(X)`` with weights that sum to 1."""
 
@@ -36,7 +39,8 @@ class EnsembleModel:
 
     def fit(self, X: np.ndarray, y: np.ndarray, *, X_val: np.ndarray, y_val: np.ndarray,
             n_classes: int) -> EnsembleModel:
-        """Choose the weights on (X_val, y_val) unless given; the members stay as fitted."""
+        """Choose the weights on (X_val, y_val) unless given (at most ``WEIGHT_ROWS`` of them, a
+        seeded sample beyond); the members stay as fitted."""
         from sklearn.metrics import log_loss
 
         self.n_classes_ = int(n_classes)
@@ -46,6 +50,10 @@ class EnsembleModel:
         if len(self.members) != 2 or len(X_val) == 0:
             self.weights_ = [1.0 / len(self.members)] * len(self.members)
             return self
+        if len(X_val) > WEIGHT_ROWS:  # one weight on a grid: a seeded sample settles it
+            keep = np.sort(np.random.default_rng(0).choice(len(X_val), WEIGHT_ROWS,
+                                                           replace=False))
+            X_val, y_val = X_val[keep], np.asarray(y_val)[keep]
         p = [m.predict_proba(X_val) for m in self.members]
         labels = list(range(n_classes))
         scores = {w: log_loss(y_val, np.clip(w * p[0] + (1 - w) * p[1], 1e-12, 1), labels=labels)
