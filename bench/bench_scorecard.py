@@ -3,8 +3,12 @@ same one-hot/standardised features, on the same seeded splits `evaluate --repeat
 
     .venv/bin/python bench/bench_scorecard.py lending-club-default 5
 
-Prints mean ± std ROC-AUC of both (ONNX graphs for the scorecard, sklearn for the peer) and the
-scorecard's overall monotone violation rate per split.
+Each split is the one `evaluate --repeats N` fits on (``split`` with seeds 42..42+N-1, the same
+``prepare`` and ``Preprocessor`` fitted on the training part); both models learn from the training
+part only (the scorecard tunes its penalty by CV inside it, the peer by ``LogisticRegressionCV``)
+and are scored on the evaluation part, which neither sees. Prints per split: ROC-AUC of both (the
+scorecard's ONNX graph, sklearn for the peer), the scorecard's chosen C and its monotone violation
+rate; then mean ± sd (ddof 1, as `evaluate` reports) and a markdown row for bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -54,13 +58,18 @@ def main(dataset: str, repeats: int, seed: int = 42) -> None:
         rows["scorecard"].append(auc_sc)
         rows["logreg_cv"].append(auc_lr)
         rows["violations"].append(vr)
-        print(f"seed {s}: scorecard {auc_sc:.4f} ({t1 - t0:.1f}s, violations {vr}) | "
-              f"logreg_cv {auc_lr:.4f} (C={float(np.ravel(lr.C_)[0]):.3g}, {t2 - t1:.1f}s)",
-              flush=True)
+        print(f"seed {s}: scorecard {auc_sc:.4f} (C={getattr(sc, 'C_', sc.C)}, {t1 - t0:.1f}s, "
+              f"violations {vr}) | logreg_cv {auc_lr:.4f} (C={float(np.ravel(lr.C_)[0]):.3g}, "
+              f"{t2 - t1:.1f}s)", flush=True)
+    stats = {}
     for k in ("scorecard", "logreg_cv"):
         v = np.array(rows[k])
-        print(f"{dataset} {k}: ROC-AUC {v.mean():.4f} ± {v.std():.4f}")
+        stats[k] = f"{v.mean():.4f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.4f}"
+        print(f"{dataset} {k}: ROC-AUC {stats[k]} (per split "
+              f"{' / '.join(f'{x:.4f}' for x in v)})")
     print(f"{dataset} scorecard max violation rate: {max(rows['violations'])}")
+    print(f"| {dataset} | {stats['scorecard']} | {stats['logreg_cv']} | "
+          f"{max(rows['violations'])} |")
 
 
 if __name__ == "__main__":

@@ -32,13 +32,13 @@ same float32 comparisons and computes the score and probabilities in double, as 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import onnx
 
 from loanrisk.errors import DataError
+from loanrisk.models.scorecard_link import choose_C, fit_link, thetas
 
 MISSING_SUFFIX = "__missing__"
 
@@ -73,8 +73,8 @@ class ScorecardModel:
 
     def __init__(self, *, seed: int = 0, task: str = "binary",
                  columns: list[dict[str, Any]] | None = None, monotone: list[int] | None = None,
-                 max_bins: int = 10, min_bin_share: float = 0.03, C: float = 1.0,
-                 cv_folds: int = 5,
+                 max_bins: int = 10, min_bin_share: float = 0.03, C: float | None = None,
+                 cv_folds: int = 5, free_unmarked: bool = False,
                  smoothing: float = 20.0, pdo: float = 20.0, base_points: float = 600.0,
                  base_odds: float = 50.0) -> None:
         self.seed = seed
@@ -85,6 +85,8 @@ class ScorecardModel:
         self.min_bin_share = min_bin_share
         self.C = C
         self.cv_folds = cv_folds
+        self.free_unmarked = free_unmarked
+        self.cv_scores_: dict[float, float] = {}
         self.smoothing = smoothing
         self.pdo = pdo
         self.base_points = base_points
@@ -187,8 +189,6 @@ class ScorecardModel:
 
         Raises DataError when the training labels hold a single class.
         """
-        from scipy.optimize import minimize
-
         X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y, dtype=np.int64)
         self.n_classes_ = k = int(n_classes if n_classes is not None else y.max() + 1)
@@ -199,52 +199,52 @@ class ScorecardModel:
         signs = self.monotone or [0] * X.shape[1]
         # the regression learns from out-of-fold WoE: a row's WoE never saw its own label, so
         # the weights do not trust bins that merely memorised the training rows
+        folds = self._folds(y, bad)
         W = np.zeros((len(X), len(self._attributes(X.shape[1]))))
-        if self.cv_folds > 1 and len(X) >= 10 * self.cv_folds:
-            from sklearn.model_selection import StratifiedKFold
-
-            folds = StratifiedKFold(self.cv_folds, shuffle=True, random_state=self.seed)
-            for fit_idx, out_idx in folds.split(X, bad):
-                if np.unique(bad[fit_idx]).size < 2:
-                    continue
-                W[out_idx] = self._woe_matrix(X[out_idx],
-                                              self._bin_all(X[fit_idx], bad[fit_idx], signs))
+        for fit_idx, out_idx in folds:
+            W[out_idx] = self._woe_matrix(X[out_idx],
+                                          self._bin_all(X[fit_idx], bad[fit_idx], signs))
         self.attrs_ = self._bin_all(X, bad, signs)
-        if not (self.cv_folds > 1 and len(X) >= 10 * self.cv_folds):
+        if not folds:
             W = self._woe_matrix(X)
         n_a = W.shape[1]
-        onehot_y = np.eye(k)[y]
-
-        def nll(params: np.ndarray) -> tuple[float, np.ndarray]:
-            w, a0, d = params[:n_a], params[n_a], params[n_a + 1:]
-            theta = a0 + np.concatenate([[0.0], np.cumsum(np.exp(d))])  # (k-1,)
-            s = -W @ w
-            F = _expit(theta[None, :] - s[:, None])  # (n, k-1)
-            dF = F * (1 - F)
-            Fe = np.hstack([np.zeros((len(s), 1)), F, np.ones((len(s), 1))])
-            dFe = np.hstack([np.zeros((len(s), 1)), dF, np.zeros((len(s), 1))])
-            p = np.maximum(Fe[np.arange(len(y)), y + 1] - Fe[np.arange(len(y)), y], 1e-300)
-            g_hi, g_lo = dFe[np.arange(len(y)), y + 1] / p, dFe[np.arange(len(y)), y] / p
-            loss = -np.log(p).sum() + 0.5 / self.C * float(w @ w)
-            ds = -(g_lo - g_hi)  # d(-log p)/ds
-            gw = -(W.T @ ds) + w / self.C
-            # d(-log p)/d theta_j: -(1/p) dF_j [j == y] + (1/p) dF_j [j == y - 1]
-            gt = -(onehot_y[:, :k - 1] * dF).T @ (1 / p) + (onehot_y[:, 1:] * dF).T @ (1 / p)
-            ga0 = gt.sum()
-            gd = np.array([gt[j:].sum() * math.exp(d[j - 1]) for j in range(1, k - 1)])
-            return float(loss), np.concatenate([gw, [ga0], gd])
-
-        x0 = np.concatenate([np.full(n_a, 0.5), [0.0], np.zeros(k - 2)])
-        bounds = [(0.0, None)] * n_a + [(None, None)] + [(-30.0, 10.0)] * (k - 2)
-        res = minimize(nll, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                       options={"maxiter": 500})
-        self.coef_ = np.asarray(res.x[:n_a], dtype=np.float64)
-        d = res.x[n_a + 1:]
-        self.theta_ = res.x[n_a] + np.concatenate([[0.0], np.cumsum(np.exp(d))])
+        lower = self._lower_bounds(signs)
+        C = self.C
+        if C is None:  # the penalty by K-fold CV on the training rows' out-of-fold WoE
+            C, self.cv_scores_ = (choose_C(W, y, k, lower=lower, folds=folds) if folds
+                                  else (1.0, {}))
+        self.C_ = float(C)
+        params = fit_link(W, y, k, C=self.C_, lower=lower)
+        self.coef_ = np.asarray(params[:n_a], dtype=np.float64)
+        self.theta_ = thetas(params, n_a)
         for a, w in zip(self.attrs_, self.coef_, strict=True):
             a.weight = float(w)
         self.classes_ = np.arange(k, dtype=np.int64)
         return self
+
+    def _folds(self, y: np.ndarray, bad: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``cv_folds`` stratified folds of the training rows (by class); none when there are
+        too few rows, or a fold would lack a class of the WoE's good/bad split."""
+        if self.cv_folds < 2 or len(y) < 10 * self.cv_folds:
+            return []
+        from sklearn.model_selection import StratifiedKFold
+
+        strat = y if np.bincount(y).min(initial=len(y)) >= self.cv_folds else bad
+        try:
+            folds = list(StratifiedKFold(self.cv_folds, shuffle=True, random_state=self.seed)
+                         .split(np.zeros(len(y)), strat))
+        except ValueError:
+            return []
+        ok = all(np.unique(bad[f]).size == 2 for f, _ in folds)
+        return [(np.asarray(f), np.asarray(o)) for f, o in folds] if ok else []
+
+    def _lower_bounds(self, signs: list[int]) -> list[float | None]:
+        """Per attribute, the lower bound of its weight: 0 (points never run against the
+        attribute's own WoE) for every attribute, or with ``free_unmarked`` only for the
+        attributes the schema marks monotone (their bins then stay monotone through the model)."""
+        attrs = self._attributes(len(signs))
+        return [0.0 if not self.free_unmarked or (a.value_col is not None and signs[a.value_col])
+                else None for a in attrs]
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Probabilities (n, n_classes) in float64: cumulative sigmoids, differenced."""
@@ -286,6 +286,8 @@ class ScorecardModel:
     def params(self) -> dict[str, Any]:
         """Hyperparameters, for MLflow."""
         return {"seed": self.seed, "max_bins": self.max_bins, "min_bin_share": self.min_bin_share,
-                "C": self.C, "cv_folds": self.cv_folds, "smoothing": self.smoothing,
+                "C": self.C if self.C is not None else f"cv:{getattr(self, 'C_', '')}",
+                "free_unmarked": self.free_unmarked, "cv_folds": self.cv_folds,
+                "smoothing": self.smoothing,
                 "pdo": self.pdo, "base_points": self.base_points, "base_odds": self.base_odds,
                 "link": "cumulative logit"}
