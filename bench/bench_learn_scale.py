@@ -68,6 +68,9 @@ def learn_once(rows: int, work: Path, models: str) -> dict[str, Any]:
                      "--summary-json", str(summary), "-q"], env=env,
                     log=work / f"learn-{rows}.log")
     s = json.loads(summary.read_text())
+    # resetting the kernel's mark at each stage resets what wait4 reports too: the run's peak is
+    # the largest stage peak (or wait4's figure where that is larger)
+    rss = max(rss, s.get("peak_rss_mib") or 0.0)
     print(f"  {wall:,.0f} s, peak RSS {rss:,.0f} MiB, champion {s['champion']['model']}",
           flush=True)
     return {"rows": rows, "wall_s": round(wall, 1), "peak_rss_mib": round(rss),
@@ -216,13 +219,23 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/loanrisk-scale"))
     ap.add_argument("--no-score", action="store_true")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other sizes' runs (and the score run) of bench/scale.json: "
+                         "rerun only the sizes given, e.g. after a disturbed measurement")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     sizes = sorted(int(x) for x in args.rows.split(","))
     raw = HERE / "scale.json"
+    old = json.loads(raw.read_text()) if args.merge and raw.exists() else {}
     runs = [learn_once(n, args.work, args.models) for n in sizes]
+    kept = [r for r in old.get("runs", []) if r["rows"] not in sizes]
+    for r in kept:  # the run's peak is the largest stage peak (see learn_once)
+        r["peak_rss_mib"] = round(max([r["peak_rss_mib"]] + [
+            st["peak_rss_mib"] for st in r["stages"] if st["peak_rss_mib"] is not None]))
+    runs = sorted(kept + runs, key=lambda r: r["rows"])
     slopes = growth(runs)
-    score = None if args.no_score else score_once(runs[-1], args.work)
+    score = (old.get("score") if args.no_score else
+             score_once(max(runs, key=lambda r: r["rows"]), args.work))
     doc = {"date": date.today().isoformat(), "cpu": cpu_name(), "models": args.models,
            "runs": runs, "exponents": slopes, "score": score}
     print(json.dumps({"exponents": slopes, "score": score}, indent=1))

@@ -4,7 +4,9 @@ named after the stage at work, and each stage's wall time and peak resident memo
 Peak memory per stage comes from the kernel's high-water mark (``VmHWM`` in
 ``/proc/self/status``), reset at the start of each stage by writing ``5`` to
 ``/proc/self/clear_refs`` (Linux 4.0 and later). Where that is not possible, the figure is the
-process's peak so far (``getrusage``), which is an upper bound, and the record says so.
+process's peak so far (``getrusage``), which is an upper bound, and the record says so. The reset
+also resets what ``getrusage``/``wait4`` report for the process: the run's peak is the largest
+stage peak (:meth:`StageLog.peak_rss_mib`, ``peak_rss_mib`` in the summary).
 """
 
 from __future__ import annotations
