@@ -58,8 +58,9 @@ def _files(d: Path) -> dict[str, bytes]:
             if p.is_file()}
 
 
-def _wait_ready_error(server: Server, words: str, timeout: float = 20.0) -> dict:
-    """The /ready body once its (503) error says ``words``."""
+def _wait_ready_error(server: Server, words: str, timeout: float = 60.0) -> dict:
+    """The /ready body once its (503) error says ``words`` (a loaded CI machine may first see
+    "registry unreachable" for a while before the service falls back to its cache)."""
     import time
 
     t0 = time.perf_counter()
