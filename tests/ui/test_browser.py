@@ -7,6 +7,7 @@ LOANRISK_UPDATE_SCREENSHOTS=1 (how the committed ones were made).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -56,16 +57,12 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0
     raise TimeoutError(f"streamlit did not answer on {url} within {timeout:.0f} s")
 
 
-@pytest.fixture
-def server(model_home: Path, tmp_path: Path) -> Iterator[str]:
-    """`streamlit run` on a free port, headless, over the shared learned home; its store holds
-    v1's evaluation rows as applications of the last four weeks, with their outcomes."""
-    from ui_helpers import seed_watch_store
-
-    db = f"sqlite:///{tmp_path / 'watch.db'}"
-    seed_watch_store(db, weeks=4)
+@contextlib.contextmanager
+def streamlit_app(tmp_path: Path, *, home: Path, database_url: str) -> Iterator[str]:
+    """`streamlit run` of the app on a free port, headless, over ``home`` and the store at
+    ``database_url``; its URL once healthy. Stopped (and its log closed) on exit."""
     port = _free_port()
-    env = {**os.environ, "LOANRISK_HOME": str(model_home), "LOANRISK_DATABASE_URL": db}
+    env = {**os.environ, "LOANRISK_HOME": str(home), "LOANRISK_DATABASE_URL": database_url}
     env.pop("LOANRISK_API_URL", None)
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1",
@@ -84,6 +81,18 @@ def server(model_home: Path, tmp_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture
+def server(model_home: Path, tmp_path: Path) -> Iterator[str]:
+    """`streamlit run` on a free port, headless, over the shared learned home; its store holds
+    v1's evaluation rows as applications of the last four weeks, with their outcomes."""
+    from ui_helpers import seed_watch_store
+
+    db = f"sqlite:///{tmp_path / 'watch.db'}"
+    seed_watch_store(db, weeks=4)
+    with streamlit_app(tmp_path, home=model_home, database_url=db) as url:
+        yield url
 
 
 @pytest.fixture

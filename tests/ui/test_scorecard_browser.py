@@ -5,14 +5,13 @@ LOANRISK_UPDATE_SCREENSHOTS=1 the screenshot goes to docs/screenshots/scorecard.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_browser import APP, CHROMIUM, DRIVER, FLAGS, ROOT, _free_port, _wait_healthy
+from test_browser import CHROMIUM, DRIVER, FLAGS, ROOT, streamlit_app
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists() or not DRIVER.exists(),
@@ -32,27 +31,9 @@ def card_server(tmp_path: Path) -> Iterator[str]:
     with home(tmp_path / "home") as path:
         learn(LearnOptions(dataset="lending-club-default", sample=1500,
                            models=("majority", "scorecard"), progress=False))
-    port = _free_port()
-    env = {**os.environ, "LOANRISK_HOME": str(path),
-           "LOANRISK_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}"}
-    env.pop("LOANRISK_API_URL", None)
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1",
-           "--browser.gatherUsageStats", "false", "--theme.base", "light",
-           "--client.toolbarMode", "viewer"]
-    log = (tmp_path / "streamlit.log").open("wb")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc)
+    with streamlit_app(tmp_path, home=path,
+                       database_url=f"sqlite:///{tmp_path / 'store.db'}") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def test_scorecard_points_and_reasons_render_in_chromium(card_server: str,
