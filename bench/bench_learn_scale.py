@@ -108,7 +108,7 @@ def _in_process(run_: dict[str, Any], *, n: int) -> float:
     from loanrisk.schema import Schema
     from loanrisk.serving.batch import _files, resolve_model, score_chunk
 
-    get_settings.cache_clear() if hasattr(get_settings, "cache_clear") else None
+    get_settings.cache_clear()  # LOANRISK_HOME changed above
     model_dir, version = resolve_model(model="scale", version=None, model_dir=None,
                                        settings=get_settings())
     schema = Schema.load(model_dir / "schema.json")
