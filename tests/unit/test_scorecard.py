@@ -1,5 +1,6 @@
-"""The scorecard family: WoE bins (monotone where asked, missing as its own bin), the cumulative
-logit on WoE, the ONNX graph's parity and the points table."""
+"""The scorecard family, both fits (penalised fine bins, the default, and the classic regression on
+WoE): bins monotone where asked, missing as its own bin, the cumulative logit, the ONNX graph's
+parity and the points table."""
 
 from __future__ import annotations
 
@@ -39,11 +40,12 @@ def test_registered() -> None:
     assert "scorecard" in MODEL_NAMES
 
 
+@pytest.mark.parametrize("method", ["penalised", "woe"])
 @pytest.mark.parametrize("n_classes", [2, 4])
-def test_fit_probabilities_and_onnx_parity(n_classes: int) -> None:
+def test_fit_probabilities_and_onnx_parity(n_classes: int, method: str) -> None:
     import onnxruntime as ort
 
-    model, X = _fit(n_classes)
+    model, X = _fit(n_classes, method=method)
     p = model.predict_proba(X)
     assert p.shape == (len(X), n_classes)
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-12)
@@ -54,8 +56,9 @@ def test_fit_probabilities_and_onnx_parity(n_classes: int) -> None:
     assert np.max(np.abs(onnx_p - p)) <= 1e-5
 
 
-def test_monotone_bins_and_missing_bin() -> None:
-    model, X = _fit()
+@pytest.mark.parametrize("method", ["penalised", "woe"])
+def test_monotone_bins_and_missing_bin(method: str) -> None:
+    model, X = _fit(method=method)
     income = next(a for a in model.attrs_ if a.name == "income")
     assert len(income.edges) >= 2
     # income -1: more income never raises risk, so WoE (ln good/bad) never falls
@@ -75,10 +78,14 @@ def test_monotone_bins_and_missing_bin() -> None:
     assert (model.coef_ >= 0).all()
 
 
-def test_points_table() -> None:
-    model, X = _fit(pdo=20.0, base_points=600.0, base_odds=50.0)
+@pytest.mark.parametrize("method", ["penalised", "woe"])
+def test_points_table(method: str) -> None:
+    from loanrisk.models.scorecard_export import graph_order, points_matrix
+
+    model, X = _fit(pdo=20.0, base_points=600.0, base_odds=50.0, method=method)
     table = model.points_table()
     assert (table["pdo"], table["base_points"], table["base_odds"]) == (20.0, 600.0, 50.0)
+    assert table["method"] == method
     rows = table["bins"]
     assert {r["attribute"] for r in rows} == {"income", "dti", "home"}
     assert any(r["bin"] == "missing" for r in rows if r["attribute"] == "income")
@@ -86,13 +93,15 @@ def test_points_table() -> None:
     # edges in raw units (scaled column * 10 + 50)
     first = next(r for r in rows if r["attribute"] == "income")
     assert float(first["bin"].split(", ")[1].rstrip("]")) > 20
-    # an applicant's points add up to offset + factor * ln(odds good:bad)
+    # income is monotone (-1): its points never fall from one bin to the next
+    inc = [r["points"] for r in rows if r["attribute"] == "income" and r["bin"] != "missing"]
+    assert np.all(np.diff(inc) >= -0.01)
+    # an applicant's points are rows of the table, and add up to offset + factor * ln(odds)
     x = X[:1]
-    total = 0.0
-    for j, a in enumerate(model.attrs_):
-        woe = model._woe_matrix(x)[0, j]
-        total += next(r["points"] for r in rows if r["attribute"] == a.name
-                      and abs(r["woe"] - woe) < 1e-6)
+    pts = points_matrix(model, x)[0]
+    for a, p in zip(graph_order(model), pts, strict=True):
+        assert any(abs(r["points"] - p) < 0.006 for r in rows if r["attribute"] == a.name)
+    total = float(pts.sum())
     p_bad = model.predict_proba(x)[0, 1]
     expected = table["offset"] + table["factor"] * np.log((1 - p_bad) / p_bad)
     assert total == pytest.approx(expected, abs=0.05)

@@ -70,12 +70,18 @@ def test_scorecard_tunes_C_unless_given_and_frees_unmarked_on_request() -> None:
     X = np.column_stack([income, dti, np.zeros(1500), home == 0, home == 1, home == 2])
     X = X.astype(np.float32)
     y = (-income + 0.5 * (home == 1) + rng.logistic(size=1500) > 1.5).astype(np.int64)
-    tuned = make_model("scorecard", seed=0, task="binary", columns=COLUMNS,
+    from loanrisk.models.scorecard_fit import PENALISED_C_GRID
+
+    penalised = make_model("scorecard", seed=0, task="binary", columns=COLUMNS,
+                           monotone=[-1, 0, 0, 0, 0, 0]).fit(X, y, n_classes=2)
+    assert penalised.C_ in PENALISED_C_GRID
+    assert set(penalised.cv_scores_) == set(PENALISED_C_GRID)
+    tuned = make_model("scorecard", seed=0, task="binary", columns=COLUMNS, method="woe",
                        monotone=[-1, 0, 0, 0, 0, 0]).fit(X, y, n_classes=2)
     assert tuned.C_ in C_GRID and set(tuned.cv_scores_) == set(C_GRID)
     assert tuned.params()["C"] == f"cv:{tuned.C_}"
     fixed = make_model("scorecard", seed=0, task="binary", columns=COLUMNS,
-                       monotone=[-1, 0, 0, 0, 0, 0], C=2.0).fit(X, y, n_classes=2)
+                       monotone=[-1, 0, 0, 0, 0, 0], C=2.0, method="woe").fit(X, y, n_classes=2)
     assert fixed.C_ == 2.0 and not fixed.cv_scores_
     free = make_model("scorecard", seed=0, task="binary", columns=COLUMNS,
                       monotone=[-1, 0, 0, 0, 0, 0], free_unmarked=True)

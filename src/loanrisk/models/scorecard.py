@@ -3,7 +3,8 @@ on the WoE values, scaled to points ("600 points at 50:1 odds, 20 points to doub
 
 **Binning: scikit-learn, not OptBinning.** OptBinning 1.0 would install OR-Tools and CVXPY here
 and downgrade protobuf 7 to 6, which onnx, onnxruntime and MLflow share; scikit-learn is already a
-training dependency. Each numeric attribute is binned by a small ``DecisionTreeClassifier`` on the
+training dependency. The penalised fit (the default, below) cuts fine quantile bins; the classic
+fit bins each numeric attribute by a small ``DecisionTreeClassifier`` on the
 "bad" indicator (``max_bins`` leaves, at least ``min_bin_share`` of the rows per bin), with
 ``monotonic_cst`` where the schema marks the attribute ``monotone``: the tree's bad rate then
 never moves against the declared direction, and the WoE values are made monotone by an isotonic
@@ -25,9 +26,15 @@ model; one-vs-rest would give K unrelated scorecards whose softmax can move risk
 and bins use the dichotomy "class >= cut" with the cut nearest the mean class (for a binary
 target: the adverse class).
 
-Coefficients on WoE are constrained to be >= 0 (higher WoE, lower risk), the usual scorecard
-rule: no attribute's points run against its own univariate evidence. The ONNX graph bins with the
-same float32 comparisons and computes the score and probabilities in double, as numpy does.
+**Two fits.** ``method="penalised"`` (the default, :mod:`loanrisk.models.scorecard_fit`): fine
+quantile bins whose points are fitted jointly with a smoothness penalty; over ``evaluate``'s five
+splits it ranks as well as a tuned logistic regression, where the classic fit ranks about 0.008
+ROC-AUC lower. ``method="woe"``: the classic scorecard described above, a regression on WoE whose
+coefficients are constrained to be >= 0 (higher WoE, lower risk), so no attribute's points run
+against its own univariate evidence. Either way each bin shows its univariate WoE in the points
+table, and the bins' values (WoE x coefficient, or the penalised fit's values) make the points.
+The ONNX graph bins with the same float32 comparisons and computes the score and probabilities
+in double, as numpy does.
 """
 
 from __future__ import annotations
@@ -64,6 +71,9 @@ class _Attr:
         self.counts = np.zeros(0)
         self.count_missing = 0
         self.weight = 0.0
+        # the univariate WoE of each bin, for the points table, when ``woe`` holds fitted values
+        self.info_woe: np.ndarray | None = None
+        self.info_woe_missing = 0.0
 
 
 class ScorecardModel:
@@ -73,16 +83,23 @@ class ScorecardModel:
 
     def __init__(self, *, seed: int = 0, task: str = "binary",
                  columns: list[dict[str, Any]] | None = None, monotone: list[int] | None = None,
-                 max_bins: int = 10, min_bin_share: float = 0.03, C: float | None = None,
-                 cv_folds: int = 5, free_unmarked: bool = False,
+                 method: str = "penalised", max_bins: int | None = None,
+                 min_bin_share: float | None = None, C: float | None = None,
+                 cv_folds: int = 5, free_unmarked: bool = False, smoothness: float = 0.3,
                  smoothing: float = 20.0, pdo: float = 20.0, base_points: float = 600.0,
                  base_odds: float = 50.0) -> None:
+        if method not in ("penalised", "woe"):
+            raise ValueError(f"scorecard method {method!r}: use 'penalised' or 'woe'")
         self.seed = seed
         self.task = task
         self.columns = columns  # [{"name", "source", "center", "scale"}] per feature column
         self.monotone = list(monotone) if monotone is not None else None
-        self.max_bins = max_bins
-        self.min_bin_share = min_bin_share
+        self.method = method
+        penalised = method == "penalised"
+        self.max_bins = max_bins if max_bins is not None else (20 if penalised else 10)
+        self.min_bin_share = (min_bin_share if min_bin_share is not None
+                              else (0.02 if penalised else 0.03))
+        self.smoothness = smoothness
         self.C = C
         self.cv_folds = cv_folds
         self.free_unmarked = free_unmarked
@@ -197,6 +214,8 @@ class ScorecardModel:
         self.cut_ = int(np.clip(round(float(y.mean())), 1, k - 1)) if k > 2 else 1
         bad = (y >= self.cut_).astype(np.float64)
         signs = self.monotone or [0] * X.shape[1]
+        if self.method == "penalised":
+            return self._fit_penalised(X, y, bad, signs)
         # the regression learns from out-of-fold WoE: a row's WoE never saw its own label, so
         # the weights do not trust bins that merely memorised the training rows
         folds = self._folds(y, bad)
@@ -219,6 +238,57 @@ class ScorecardModel:
         self.theta_ = thetas(params, n_a)
         for a, w in zip(self.attrs_, self.coef_, strict=True):
             a.weight = float(w)
+        self.classes_ = np.arange(k, dtype=np.int64)
+        return self
+
+    def _fit_penalised(self, X: np.ndarray, y: np.ndarray, bad: np.ndarray,
+                       signs: list[int]) -> ScorecardModel:
+        """Fine bins with their WoE (shown in the points table), then every bin's value by the
+        penalised regression (:mod:`loanrisk.models.scorecard_fit`)."""
+        from loanrisk.models.scorecard_fit import fine_edges, fit_penalised
+
+        k = self.n_classes_
+        self.n_bad_ = float(bad.sum())
+        self.n_good_ = float(len(bad) - self.n_bad_)
+        attrs = self._attributes(X.shape[1])
+        sign_of: dict[str, int] = {}
+        for a in attrs:
+            if a.value_col is None:
+                self._fit_categorical(a, X, bad)
+                sign_of[a.name] = 0
+                continue
+            sign_of[a.name] = int(signs[a.value_col])
+            miss = (X[:, a.missing_col] > 0.5) if a.missing_col is not None \
+                else np.zeros(len(X), dtype=bool)
+            a.edges = fine_edges(X[~miss, a.value_col], self.max_bins, self.min_bin_share)
+            idx = (X[~miss, a.value_col][:, None] > a.edges[None, :]).sum(axis=1)
+            nb = len(a.edges) + 1
+            bad_n = np.bincount(idx, weights=bad[~miss], minlength=nb)
+            a.counts = np.bincount(idx, minlength=nb).astype(float)
+            a.count_missing = int(miss.sum())
+            mb = float(bad[miss].sum())
+            woe = self._woe(np.append(a.counts - bad_n, a.count_missing - mb),
+                            np.append(bad_n, mb))
+            a.info_woe = woe[:-1]
+            a.info_woe_missing = float(woe[-1]) if a.count_missing else 0.0
+        for a in attrs:
+            if a.value_col is None:
+                a.info_woe = a.woe.copy()
+        theta, self.C_, self.cv_scores_ = fit_penalised(
+            X, y, k, attrs=attrs, signs=sign_of, smoothness=self.smoothness, C=self.C,
+            folds=self._folds(y, bad), seed=self.seed)
+        self.attrs_ = attrs
+        # each numeric attribute's values centred on its training mean (the cut points take the
+        # difference): its points then read as above or below a typical applicant's
+        num = [j for j, a in enumerate(attrs) if a.value_col is not None]
+        if num:
+            means = self._woe_matrix(X)[:, num].mean(axis=0)
+            for j, m in zip(num, means, strict=True):
+                attrs[j].woe = attrs[j].woe - m
+                attrs[j].woe_missing -= float(m)
+            theta = theta + float(means.sum())
+        self.theta_ = theta
+        self.coef_ = np.ones(len(attrs))
         self.classes_ = np.arange(k, dtype=np.int64)
         return self
 
@@ -285,7 +355,8 @@ class ScorecardModel:
 
     def params(self) -> dict[str, Any]:
         """Hyperparameters, for MLflow."""
-        return {"seed": self.seed, "max_bins": self.max_bins, "min_bin_share": self.min_bin_share,
+        return {"seed": self.seed, "method": self.method, "max_bins": self.max_bins,
+                "min_bin_share": self.min_bin_share, "smoothness": self.smoothness,
                 "C": self.C if self.C is not None else f"cv:{getattr(self, 'C_', '')}",
                 "free_unmarked": self.free_unmarked, "cv_folds": self.cv_folds,
                 "smoothing": self.smoothing,

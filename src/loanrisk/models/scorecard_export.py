@@ -208,23 +208,31 @@ def points_table(model: ScorecardModel) -> dict[str, Any]:
     factor, offset, spread = scaling(model)
     rows: list[dict[str, Any]] = []
     for a in model.attrs_:
-        bins: list[tuple[str, float, float]] = []
+        # (label, the bin's value the points scale, its univariate WoE, training rows)
+        bins: list[tuple[str, float, float, float]] = []
+        info = a.info_woe if a.info_woe is not None else a.woe
         if a.value_col is not None:
             raw = [float(e) * a.scale + a.center for e in a.edges]
             lows = ["-inf", *(f"{v:.6g}" for v in raw)]
             highs = [*(f"{v:.6g}" for v in raw), "inf"]
-            bins += [(f"({lo}, {hi}]" if hi != "inf" else f"({lo}, inf)", w, c)
-                     for lo, hi, w, c in zip(lows, highs, a.woe, a.counts, strict=True)]
+            bins += [(f"({lo}, {hi}]" if hi != "inf" else f"({lo}, inf)", v, w, c)
+                     for lo, hi, v, w, c in zip(lows, highs, a.woe, info, a.counts,
+                                                strict=True)]
             if a.missing_col is not None:
-                bins.append(("missing", a.woe_missing, float(a.count_missing)))
+                bins.append(("missing", a.woe_missing,
+                             a.info_woe_missing if a.info_woe is not None else a.woe_missing,
+                             float(a.count_missing)))
         else:
-            bins += [(cat, w, c) for (_, cat), w, c in zip(a.onehot, a.woe, a.counts,
-                                                          strict=True)]
-        for label, woe, count in bins:
-            pts = factor * a.weight * float(woe) + spread
+            bins += [(cat, v, w, c) for (_, cat), v, w, c in zip(a.onehot, a.woe, info,
+                                                                a.counts, strict=True)]
+        for label, value, woe, count in bins:
+            pts = factor * a.weight * float(value) + spread
             rows.append({"attribute": a.name, "bin": label, "woe": round(float(woe), 6),
                          "points": round(pts, 2), "rows": int(count)})
-    return {"pdo": model.pdo, "base_points": model.base_points, "base_odds": model.base_odds,
-            "factor": factor, "offset": offset, "bad_from_class_index": model.cut_,
-            "coefficients": {a.name: round(a.weight, 6) for a in model.attrs_},
-            "bins": rows}
+    out: dict[str, Any] = {
+        "pdo": model.pdo, "base_points": model.base_points, "base_odds": model.base_odds,
+        "factor": factor, "offset": offset, "bad_from_class_index": model.cut_,
+        "method": model.method, "bins": rows}
+    if model.method == "woe":  # the penalised fit has one value per bin, not per attribute
+        out["coefficients"] = {a.name: round(a.weight, 6) for a in model.attrs_}
+    return out
