@@ -50,3 +50,25 @@ def test_straight_line_risk_gives_near_linear_points() -> None:
 def test_unknown_method_is_refused() -> None:
     with pytest.raises(ValueError, match="'penalised' or 'woe'"):
         make_model("scorecard", seed=0, task="binary", method="spline")
+
+
+def test_tune_searches_the_scorecard_and_learn_uses_it(fresh_home: object) -> None:
+    """`tune --model scorecard`: the first trial is the shipped shape, the best parameters are
+    saved, and `learn` merges them under the user's own scorecard options (pdo etc.)."""
+    import json
+
+    from loanrisk.config import get_settings
+    from loanrisk.learn.tune import DEFAULTS, TuneOptions, tune
+    from loanrisk.learn.tuned import apply_tuned
+    from loanrisk.learn.types import LearnOptions
+
+    res = tune(TuneOptions(model="scorecard", dataset="lending-club-default", sample=1500,
+                           trials=3, progress=False))
+    assert res.n_trials == 3
+    saved = json.loads(res.params_path.read_text())["params"]
+    assert set(saved) == set(DEFAULTS["scorecard"])
+    opts = LearnOptions(dataset="lending-club-default", models=["majority", "scorecard"],
+                        scorecard={"pdo": 40.0})
+    tuned = apply_tuned(opts, get_settings(), key="lending-club-default")
+    assert tuned.scorecard == {**saved, "pdo": 40.0}
+    assert "scorecard" in tuned.tuned_from

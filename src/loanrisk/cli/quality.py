@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @friendly
     def tune(
-        model: Annotated[str, Opt(help="Model to tune: mlp, gbdt or linear.")],
+        model: Annotated[str, Opt(help="Model to tune: mlp, gbdt, linear or scorecard.")],
         trials: Annotated[int, Opt(help="Trials to run in this call (the study resumes).")] = 20,
         timeout: Annotated[float | None, Opt(
             help="Stop starting trials after this many seconds.")] = None,

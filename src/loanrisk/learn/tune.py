@@ -48,6 +48,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "linear": {"alpha": 1e-4, "penalty": "l2", "max_iter": 20},
     "mlp": {"width": 128, "depth": 4, "dropout": 0.3, "lr": 0.012, "weight_decay": 1e-4,
             "batch_size": 1536, "n_bins": 8},
+    # the penalised fit's shape; C is searched too (a trial is one fit, where `learn` without a
+    # tuned C chooses it by 5-fold CV: 35 fits)
+    "scorecard": {"max_bins": 20, "min_bin_share": 0.02, "smoothness": 0.3, "C": 0.03},
 }
 
 
@@ -195,6 +198,11 @@ def suggest(trial: optuna.Trial, model: str, *, design: str) -> dict[str, Any]:
                 "subsample": trial.suggest_float("subsample", 0.5, 1.0),
                 "colsample_bytree": trial.suggest_float("colsample_bytree", 0.2, 1.0),
                 "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True)}
+    if model == "scorecard":
+        return {"max_bins": trial.suggest_int("max_bins", 5, 40, log=True),
+                "min_bin_share": trial.suggest_float("min_bin_share", 0.005, 0.05, log=True),
+                "smoothness": trial.suggest_float("smoothness", 0.03, 10.0, log=True),
+                "C": trial.suggest_float("C", 1e-3, 1.0, log=True)}
     if model == "linear":
         return {"alpha": trial.suggest_float("alpha", 1e-6, 1e-1, log=True),
                 "penalty": trial.suggest_categorical("penalty", ["l2", "l1", "elasticnet"]),
@@ -226,6 +234,8 @@ def _objective(opts: TuneOptions, data: dict[str, Any]) -> Any:
         if opts.model == "gbdt":
             over["monotone"] = data["monotone"]
             over["callbacks"] = [_lgb_pruning(trial)]
+        elif opts.model == "scorecard":
+            over.update(columns=data["columns"], monotone=data["monotone"])
         elif opts.model == "mlp":
             over.update(design=opts.mlp_config, progress=False, on_epoch=_mlp_pruning(trial))
             if opts.max_epochs:
@@ -274,7 +284,7 @@ FIRST_SEED = 42  # studies without a -seed suffix hold trials of this split
 def _prepare(opts: TuneOptions) -> tuple[str, dict[str, Any]]:
     """(dataset key, the train/validation matrices) exactly as `learn` splits them."""
     from loanrisk.features import Preprocessor
-    from loanrisk.learn.stages import load_inputs, monotone_vector, prepare
+    from loanrisk.learn.stages import load_inputs, monotone_vector, prepare, scorecard_columns
     from loanrisk.learn.types import LearnOptions
     from loanrisk.split import split
 
@@ -289,7 +299,8 @@ def _prepare(opts: TuneOptions) -> tuple[str, dict[str, Any]]:
     data = {"X_tr": pre.transform(df.iloc[parts.train]), "y_tr": y[parts.train],
             "X_val": pre.transform(df.iloc[parts.val]), "y_val": y[parts.val],
             "n_classes": len(schema.classes), "task": schema.task,
-            "metric": schema.primary_metric, "monotone": monotone_vector(pre, attrs)}
+            "metric": schema.primary_metric, "monotone": monotone_vector(pre, attrs),
+            "columns": scorecard_columns(pre)}
     return opts.dataset or schema.name, data
 
 

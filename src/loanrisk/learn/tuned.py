@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from loanrisk.config import Settings
     from loanrisk.learn.types import LearnOptions
 
-TUNABLE = ("mlp", "gbdt", "linear")
+TUNABLE = ("mlp", "gbdt", "linear", "scorecard")
 
 
 def tuned_path(settings: Settings, key: str, model: str) -> Path:
