@@ -65,6 +65,10 @@ class Settings(BaseSettings):
                                          "the base odds.")
     scorecard_base_odds: float = Field(default=50.0, gt=0, description="Scorecard: the odds "
                                        "(good:bad) that score the base points, e.g. 50 for 50:1.")
+    scorecard_method: Literal["penalised", "woe"] = Field(
+        default="penalised", description="Scorecard fit: 'penalised' (fine bins, each with its "
+        "own points, a smoothness penalty) or 'woe' (the classic coarse WoE bins times one "
+        "coefficient per attribute); learn --scorecard-method overrides.")
     body_limit_bytes: int = Field(default=64 * 1024, ge=1024,
                                   description="Largest request body, in bytes.")
     rate_limit_per_minute: int = Field(default=600, ge=1,

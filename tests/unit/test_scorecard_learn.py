@@ -30,14 +30,15 @@ def test_agreement_measures() -> None:
     assert "top1" not in agreement([[]], [["a"]])
 
 
-def test_reasons_agreement_on_a_scorecard_graph(tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["penalised", "woe"])
+def test_reasons_agreement_on_a_scorecard_graph(tmp_path: Path, method: str) -> None:
     from scorecard_factory import table
 
     from loanrisk import manifest as mf
     from loanrisk.config import Settings
     from loanrisk.scoring.latency import ServingContext
 
-    path = build_scorecard_dir(tmp_path / "m")
+    path = build_scorecard_dir(tmp_path / "m", method=method)
     man = json.loads((path / "manifest.json").read_text())
     ctx = ServingContext(features=man["features"], inputs=man["inputs"], classes=man["classes"],
                          task=man["task"], reference=man["reference"],
@@ -47,8 +48,11 @@ def test_reasons_agreement_on_a_scorecard_graph(tmp_path: Path) -> None:
     out = reasons_agreement(graph, ctx, records, settings=Settings(max_reasons=3))
     assert out is not None and out["rows"] == 300 and out["max_reasons"] == 3
     assert out["compared"] + out["no_substitution_reason"] >= 300 - out["no_points_reason"]
-    # three attributes, each pushing risk one way: the two rules mostly agree
-    assert out["top1"] > 0.5 and out["top3_overlap"] > 0.5
+    # three attributes, each pushing risk one way: the two rules agree well above chance (1/3);
+    # the classic fit's coarse bins mostly agree, the penalised fit's narrower best bins less
+    # often (its shortfall to the best bin is not substitution's change against the typical
+    # applicant: bench/RESULTS.md, "Scorecard")
+    assert out["top1"] > (0.5 if method == "woe" else 0.4) and out["top3_overlap"] > 0.5
     # not a scorecard: nothing to compare
     from model_factory import build_model_dir
 
@@ -63,11 +67,14 @@ def test_learn_records_the_scaling_and_the_agreement(fresh_home: Path) -> None:
     res = learn(LearnOptions(dataset="lending-club-default", sample=1500, register=False,
                              models=("majority", "scorecard"), progress=False,
                              scorecard={"base_odds": 10.0}),
-                Settings(scorecard_pdo=30.0))
+                Settings(scorecard_pdo=30.0, scorecard_method="woe"))
     assert res.best == "scorecard"
     manifest = json.loads((res.report_dir / "model" / "manifest.json").read_text())
     card = manifest["scorecard"]
     assert (card["pdo"], card["base_points"], card["base_odds"]) == (30.0, 600.0, 10.0)
+    # the classic fit, from LOANRISK_SCORECARD_METHOD: one coefficient per attribute
+    assert card["method"] == "woe" and card["coefficients"]
+    assert manifest["training"]["overrides"]["scorecard"]["method"] == "woe"
     assert card["reasons"] == "points below maximum" and card["bins"]
     assert manifest["training"]["overrides"]["scorecard"]["pdo"] == 30.0
     graph = onnx.load(str(res.report_dir / "model" / "model.onnx"))
@@ -83,7 +90,8 @@ def test_learn_records_the_scaling_and_the_agreement(fresh_home: Path) -> None:
 
 
 @pytest.mark.parametrize(("flag", "value"), [("--pdo", "0"), ("--base-odds", "-2"),
-                                             ("--base-points", "nan")])
+                                             ("--base-points", "nan"),
+                                             ("--scorecard-method", "spline")])
 def test_bad_scaling_is_refused(flag: str, value: str, fresh_home: Path) -> None:
     from typer.testing import CliRunner
 
@@ -102,6 +110,8 @@ def test_scaling_setting_is_validated() -> None:
 
     with pytest.raises(ValidationError):
         Settings(scorecard_pdo=0)
+    with pytest.raises(ValidationError):
+        Settings(scorecard_method="spline")
 
 
 def test_replay_of_scorecard_decisions_is_identical(fresh_home: Path) -> None:

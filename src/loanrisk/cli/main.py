@@ -101,6 +101,9 @@ def learn(
     base_odds: Annotated[float | None, typer.Option(
         help="Scorecard: the good:bad odds that score the base points (default: "
              "LOANRISK_SCORECARD_BASE_ODDS, 50 for 50:1).")] = None,
+    scorecard_method: Annotated[str | None, typer.Option(
+        help="Scorecard fit: 'penalised' (fine bins, a smoothness penalty) or 'woe' (classic "
+             "coarse WoE bins) (default: LOANRISK_SCORECARD_METHOD, penalised).")] = None,
     summary_json: Annotated[Path | None, typer.Option(
         help="Also write the summary JSON here.")] = None,
     backend: Annotated[str, typer.Option(
@@ -125,7 +128,8 @@ def learn(
         max_latency_us=max_latency_us, backend=backend, ray_address=ray_address,
         require_monotone=require_monotone,
         scorecard={k: v for k, v in (("pdo", pdo), ("base_points", base_points),
-                                     ("base_odds", base_odds)) if v is not None},
+                                     ("base_odds", base_odds), ("method", scorecard_method))
+                   if v is not None},
     )
     with console.status("learning…", spinner="dots") if quiet else _nullcontext():
         result = run_learn(opts)

@@ -119,6 +119,9 @@ def check_options(opts: LearnOptions) -> None:
                             f"train ({', '.join(opts.models)})")
     if opts.max_latency_us is not None and not opts.max_latency_us > 0:
         raise LoanriskError(f"--max-latency-us must be positive, not {opts.max_latency_us:g}")
+    method = opts.scorecard.get("method")
+    if method is not None and method not in ("penalised", "woe"):
+        raise LoanriskError(f"--scorecard-method must be 'penalised' or 'woe', not {method!r}")
     for key, flag, kind in (("pdo", "--pdo", "positive"), ("base_odds", "--base-odds",
                                                             "positive"),
                             ("base_points", "--base-points", "finite")):
@@ -129,8 +132,9 @@ def check_options(opts: LearnOptions) -> None:
 
 
 def scorecard_scaling(opts: LearnOptions, settings: Settings) -> LearnOptions:
-    """``opts`` with the scorecard's points scaling (pdo, base_points, base_odds) taken from the
-    configuration (LOANRISK_SCORECARD_*) wherever the options do not set it."""
+    """``opts`` with the scorecard's points scaling (pdo, base_points, base_odds) and its fit
+    (method) taken from the configuration (LOANRISK_SCORECARD_*) wherever the options do not
+    set them."""
     scaling = {"pdo": settings.scorecard_pdo, "base_points": settings.scorecard_base_points,
-               "base_odds": settings.scorecard_base_odds}
+               "base_odds": settings.scorecard_base_odds, "method": settings.scorecard_method}
     return replace(opts, scorecard={**scaling, **opts.scorecard})
