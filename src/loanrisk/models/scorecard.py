@@ -75,6 +75,12 @@ class _Attr:
         self.info_woe: np.ndarray | None = None
         self.info_woe_missing = 0.0
 
+    def missing(self, X: np.ndarray) -> np.ndarray:
+        """The rows of X whose value of this attribute is missing (its indicator is 1)."""
+        if self.missing_col is None:
+            return np.zeros(len(X), dtype=bool)
+        return np.asarray(X[:, self.missing_col] > 0.5)
+
 
 class ScorecardModel:
     """WoE bins per attribute, then a (cumulative) logistic regression on WoE, as points."""
@@ -133,12 +139,24 @@ class ScorecardModel:
         g, b = good + a * self.n_good_, bad + a * self.n_bad_
         return np.log((g / g.sum()) / (b / b.sum()))
 
+    def _bin_woe(self, a: _Attr, X: np.ndarray, bad: np.ndarray, miss: np.ndarray) -> np.ndarray:
+        """Set ``a``'s bin counts (its edges set) and return each bin's WoE, the missing bin
+        last."""
+        assert a.value_col is not None
+        idx = (X[~miss, a.value_col][:, None] > a.edges[None, :]).sum(axis=1)
+        nb = len(a.edges) + 1
+        bad_n = np.bincount(idx, weights=bad[~miss], minlength=nb)
+        a.counts = np.bincount(idx, minlength=nb).astype(float)
+        a.count_missing = int(miss.sum())
+        mb = float(bad[miss].sum())
+        return self._woe(np.append(a.counts - bad_n, a.count_missing - mb), np.append(bad_n, mb))
+
     def _fit_numeric(self, a: _Attr, X: np.ndarray, bad: np.ndarray, sign: int) -> None:
         from sklearn.isotonic import IsotonicRegression
         from sklearn.tree import DecisionTreeClassifier
 
         assert a.value_col is not None
-        miss = (X[:, a.missing_col] > 0.5) if a.missing_col is not None else np.zeros(len(X), bool)
+        miss = a.missing(X)
         x, b = X[~miss, a.value_col], bad[~miss]
         edges = np.zeros(0, dtype=np.float32)
         if x.size and np.unique(x).size > 1 and np.unique(b).size > 1:
@@ -150,14 +168,8 @@ class ScorecardModel:
             thr = tree.tree_.threshold[tree.tree_.feature >= 0]
             edges = np.unique(np.asarray(thr, dtype=np.float32))
         a.edges = edges
-        idx = (x[:, None] > edges[None, :]).sum(axis=1)
+        woe_all = self._bin_woe(a, X, bad, miss)
         nb = len(edges) + 1
-        bad_n = np.bincount(idx, weights=b, minlength=nb)
-        a.counts = np.bincount(idx, minlength=nb).astype(float)
-        a.count_missing = int(miss.sum())
-        mb = float(bad[miss].sum())
-        woe_all = self._woe(np.append(a.counts - bad_n, a.count_missing - mb),
-                            np.append(bad_n, mb))  # the missing bin is the last one
         woe, a.woe_missing = woe_all[:-1], float(woe_all[-1]) if a.count_missing else 0.0
         if sign and nb > 1:  # more of a +1 attribute never lowers risk: WoE never rises
             iso = IsotonicRegression(increasing=sign < 0)
@@ -255,25 +267,15 @@ class ScorecardModel:
         for a in attrs:
             if a.value_col is None:
                 self._fit_categorical(a, X, bad)
+                a.info_woe = a.woe.copy()
                 sign_of[a.name] = 0
                 continue
             sign_of[a.name] = int(signs[a.value_col])
-            miss = (X[:, a.missing_col] > 0.5) if a.missing_col is not None \
-                else np.zeros(len(X), dtype=bool)
+            miss = a.missing(X)
             a.edges = fine_edges(X[~miss, a.value_col], self.max_bins, self.min_bin_share)
-            idx = (X[~miss, a.value_col][:, None] > a.edges[None, :]).sum(axis=1)
-            nb = len(a.edges) + 1
-            bad_n = np.bincount(idx, weights=bad[~miss], minlength=nb)
-            a.counts = np.bincount(idx, minlength=nb).astype(float)
-            a.count_missing = int(miss.sum())
-            mb = float(bad[miss].sum())
-            woe = self._woe(np.append(a.counts - bad_n, a.count_missing - mb),
-                            np.append(bad_n, mb))
+            woe = self._bin_woe(a, X, bad, miss)
             a.info_woe = woe[:-1]
             a.info_woe_missing = float(woe[-1]) if a.count_missing else 0.0
-        for a in attrs:
-            if a.value_col is None:
-                a.info_woe = a.woe.copy()
         theta, self.C_, self.cv_scores_ = fit_penalised(
             X, y, k, attrs=attrs, signs=sign_of, smoothness=self.smoothness, C=self.C,
             folds=self._folds(y, bad), seed=self.seed)

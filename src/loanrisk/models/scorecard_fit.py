@@ -75,9 +75,10 @@ class Design:
     """The regression's columns for a list of attributes (their bins already set)."""
 
     def __init__(self, attrs: list[_Attr], gaps: dict[str, np.ndarray],
-                 signs: dict[str, int], smoothness: float) -> None:
+                 imputed: dict[str, np.float32], signs: dict[str, int],
+                 smoothness: float) -> None:
         self.attrs, self.gaps, self.signs = attrs, gaps, signs
-        self.imputed: dict[str, np.float32] = {}  # the value a missing row carries, per attribute
+        self.imputed = imputed  # the value a missing row carries, per attribute with missing
         blocks: list[np.ndarray] = []
         self.lower: list[float | None] = []
         for a in attrs:
@@ -117,7 +118,7 @@ class Design:
                 cols += [(x > e) * (g * flip)
                          for e, g in zip(a.edges, self.gaps[a.name], strict=True)]
                 if a.missing_col is not None:
-                    cols.append((X[:, a.missing_col] > 0.5).astype(np.float64))
+                    cols.append(a.missing(X).astype(np.float64))
             else:
                 cols += [X[:, c].astype(np.float64) for c, _ in a.onehot]
         return np.column_stack(cols) if cols else np.zeros((len(X), 0))
@@ -150,32 +151,30 @@ def fit_penalised(X: np.ndarray, y: np.ndarray, k: int, *, attrs: list[_Attr],
     """Fit the bins' values of ``attrs`` (edges set) on X (float32), y (class indices):
     returns the cut points theta, the C used and every tried C's held-out log loss."""
     gaps: dict[str, np.ndarray] = {}
+    imputed: dict[str, np.float32] = {}
     for a in attrs:
-        if a.value_col is not None:
-            miss = (X[:, a.missing_col] > 0.5) if a.missing_col is not None \
-                else np.zeros(len(X), dtype=bool)
-            gaps[a.name] = np.maximum(np.diff(centres(X[~miss, a.value_col], a.edges)), 1e-3)
-    design = Design(attrs, gaps, signs, smoothness)
-    for a in attrs:  # the preprocessor imputes one value per attribute (its training median)
-        if a.value_col is not None and a.missing_col is not None:
-            miss = X[:, a.missing_col] > 0.5
-            design.imputed[a.name] = (X[miss, a.value_col][0] if miss.any()
-                                      else np.float32(np.median(X[:, a.value_col])))
+        if a.value_col is None:
+            continue
+        miss = a.missing(X)
+        gaps[a.name] = np.maximum(np.diff(centres(X[~miss, a.value_col], a.edges)), 1e-3)
+        if a.missing_col is not None:  # the preprocessor imputes one value: its training median
+            imputed[a.name] = (X[miss, a.value_col][0] if miss.any()
+                               else np.float32(np.median(X[:, a.value_col])))
+    design = Design(attrs, gaps, imputed, signs, smoothness)
     D = design.matrix(X)
     scores: dict[float, float] = {}
-    if C is None:
-        if folds and len(y) > CV_ROWS:  # choose on a seeded sample; the fit uses every row
+    if C is None and not folds:
+        C = 0.03
+    elif C is None:
+        D_cv, y_cv = D, y
+        if len(y) > CV_ROWS:  # choose on a seeded sample; the fit uses every row
             keep = np.sort(np.random.default_rng(seed).choice(len(y), CV_ROWS, replace=False))
             pos = np.full(len(y), -1)
             pos[keep] = np.arange(CV_ROWS)
             folds = [(pos[f][pos[f] >= 0], pos[o][pos[o] >= 0]) for f, o in folds]
-            C, scores = choose_C(D[keep], y[keep], k, lower=design.lower, folds=folds,
-                                 grid=PENALISED_C_GRID, penalty=design.penalty, start=0.0)
-        elif folds:
-            C, scores = choose_C(D, y, k, lower=design.lower, folds=folds,
-                                 grid=PENALISED_C_GRID, penalty=design.penalty, start=0.0)
-        else:
-            C = 0.03
+            D_cv, y_cv = D[keep], y[keep]
+        C, scores = choose_C(D_cv, y_cv, k, lower=design.lower, folds=folds,
+                             grid=PENALISED_C_GRID, penalty=design.penalty, start=0.0)
     params = fit_link(D, y, k, C=C, lower=design.lower, penalty=design.penalty, start=0.0)
     design.bin_values(params)
     theta = thetas(params, D.shape[1])
