@@ -4,7 +4,9 @@ later connections are refused, and the grace period bounds the wait (issue 14, f
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import sys
 import threading
 import time
 from typing import Any
@@ -13,7 +15,7 @@ import httpx
 import pytest
 import uvicorn
 
-from loanrisk.api.drain import DrainingServer
+from loanrisk.api.drain import DrainingServer, refuse_new_connections
 
 
 def _free_port() -> int:
@@ -104,3 +106,45 @@ def test_the_grace_period_bounds_the_drain() -> None:
     assert events == ["startup", "request", "request cancelled", "lifespan shutdown"]
     client.join(5)
     assert seen and seen[0] != 200, seen  # cut at the end of the grace period, not answered
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a Linux socket filter")
+def test_a_filtered_listener_refuses_new_connections_and_keeps_its_queue() -> None:
+    """The root of the resets with several workers (CI: 8 of 36 clients): a listener closed with
+    connections in its queue resets them, and clients reconnecting faster than the workers
+    accepted kept the queue from emptying. Once the filter is attached (through another copy of
+    the socket, as the supervisor does), a new handshake never completes: after the close the
+    client's retried SYN meets a closed port (refused), and what was queued before is kept."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    queued = socket.create_connection(("127.0.0.1", port))
+    supervisor_copy = socket.socket(fileno=os.dup(listener.fileno()))
+    assert refuse_new_connections(supervisor_copy)
+    supervisor_copy.close()
+    seen: list[str] = []
+
+    def late_client() -> None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=10).close()
+            seen.append("connected")
+        except OSError as exc:
+            seen.append(type(exc).__name__)
+
+    late = threading.Thread(target=late_client)
+    late.start()
+    time.sleep(0.3)
+    conn, _ = listener.accept()  # the connection queued before the filter
+    listener.close()
+    late.join(15)
+    queued.sendall(b"still here")
+    assert conn.recv(64) == b"still here"
+    assert seen == ["ConnectionRefusedError"]
+    conn.close()
+    queued.close()
+
+
+def test_the_filter_is_not_attached_where_it_does_not_apply() -> None:
+    with socket.socket(socket.AF_UNIX) as unix:
+        assert refuse_new_connections(unix) is False
