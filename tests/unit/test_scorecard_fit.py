@@ -47,6 +47,30 @@ def test_straight_line_risk_gives_near_linear_points() -> None:
     assert model.params()["method"] == "penalised"
 
 
+def test_category_penalty_shrinks_the_levels_and_no_more() -> None:
+    """A categorical attribute's levels carry ``category_penalty`` times the L2 of a missing
+    bin: a larger one pulls the levels' values towards 0, a numeric attribute's bins keep
+    their shape, and the setting is recorded with the model's parameters."""
+    rng = np.random.default_rng(7)
+    n = 4000
+    x = rng.normal(size=n).astype(np.float32)
+    level = rng.integers(0, 8, size=n)
+    effect = np.linspace(-1.0, 1.0, 8)[level]
+    y = (rng.logistic(size=n) < 0.8 * x + effect - 2.0).astype(np.int64)
+    X = np.column_stack([x, np.eye(8, dtype=np.float32)[level]])
+    cols = [{"name": "x", "source": "x"}] + [{"name": f"c_{j}", "source": "c"} for j in range(8)]
+    spread = {}
+    for pen in (1.0, 30.0):
+        model = make_model("scorecard", seed=0, task="binary", columns=cols,
+                           monotone=[0] * 9, C=0.05, category_penalty=pen).fit(X, y,
+                                                                               n_classes=2)
+        cat = next(a for a in model.attrs_ if a.value_col is None)
+        spread[pen] = float(np.ptp(cat.woe))
+        assert model.params()["category_penalty"] == pen
+    assert spread[30.0] < 0.5 * spread[1.0]
+    assert spread[1.0] > 1.0  # the levels' true range is 2 (ln odds)
+
+
 def test_unknown_method_is_refused() -> None:
     with pytest.raises(ValueError, match="'penalised' or 'woe'"):
         make_model("scorecard", seed=0, task="binary", method="spline")

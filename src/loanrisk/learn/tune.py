@@ -50,7 +50,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
             "batch_size": 1536, "n_bins": 8},
     # the penalised fit's shape; C is searched too (a trial is one fit, where `learn` without a
     # tuned C chooses it by 5-fold CV: 35 fits)
-    "scorecard": {"max_bins": 20, "min_bin_share": 0.02, "smoothness": 0.3, "C": 0.03},
+    "scorecard": {"max_bins": 20, "min_bin_share": 0.02, "smoothness": 0.3,
+                  "category_penalty": 3.0, "C": 0.02},
 }
 
 
@@ -202,6 +203,8 @@ def suggest(trial: optuna.Trial, model: str, *, design: str) -> dict[str, Any]:
         return {"max_bins": trial.suggest_int("max_bins", 5, 40, log=True),
                 "min_bin_share": trial.suggest_float("min_bin_share", 0.005, 0.05, log=True),
                 "smoothness": trial.suggest_float("smoothness", 0.03, 10.0, log=True),
+                "category_penalty": trial.suggest_float("category_penalty", 0.3, 30.0,
+                                                        log=True),
                 "C": trial.suggest_float("C", 1e-3, 1.0, log=True)}
     if model == "linear":
         return {"alpha": trial.suggest_float("alpha", 1e-6, 1e-1, log=True),

@@ -92,6 +92,7 @@ class ScorecardModel:
                  method: str = "penalised", max_bins: int | None = None,
                  min_bin_share: float | None = None, C: float | None = None,
                  cv_folds: int = 5, free_unmarked: bool = False, smoothness: float = 0.3,
+                 category_penalty: float = 3.0,
                  smoothing: float = 20.0, pdo: float = 20.0, base_points: float = 600.0,
                  base_odds: float = 50.0) -> None:
         if method not in ("penalised", "woe"):
@@ -106,6 +107,7 @@ class ScorecardModel:
         self.min_bin_share = (min_bin_share if min_bin_share is not None
                               else (0.02 if penalised else 0.03))
         self.smoothness = smoothness
+        self.category_penalty = category_penalty
         self.C = C
         self.cv_folds = cv_folds
         self.free_unmarked = free_unmarked
@@ -278,7 +280,7 @@ class ScorecardModel:
             a.info_woe_missing = float(woe[-1]) if a.count_missing else 0.0
         theta, self.C_, self.cv_scores_ = fit_penalised(
             X, y, k, attrs=attrs, signs=sign_of, smoothness=self.smoothness, C=self.C,
-            folds=self._folds(y, bad), seed=self.seed)
+            folds=self._folds(y, bad), seed=self.seed, category_penalty=self.category_penalty)
         self.attrs_ = attrs
         # each numeric attribute's values centred on its training mean (the cut points take the
         # difference): its points then read as above or below a typical applicant's
@@ -359,6 +361,7 @@ class ScorecardModel:
         """Hyperparameters, for MLflow."""
         return {"seed": self.seed, "method": self.method, "max_bins": self.max_bins,
                 "min_bin_share": self.min_bin_share, "smoothness": self.smoothness,
+                "category_penalty": self.category_penalty,
                 "C": self.C if self.C is not None else f"cv:{getattr(self, 'C_', '')}",
                 "free_unmarked": self.free_unmarked, "cv_folds": self.cv_folds,
                 "smoothing": self.smoothing,
