@@ -48,8 +48,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "linear": {"alpha": 1e-4, "penalty": "l2", "max_iter": 20},
     "mlp": {"width": 128, "depth": 4, "dropout": 0.3, "lr": 0.012, "weight_decay": 1e-4,
             "batch_size": 1536, "n_bins": 8},
-    # the penalised fit's shape; C is searched too (a trial is one fit, where `learn` without a
-    # tuned C chooses it by 5-fold CV: 35 fits)
+    # the penalised fit's shape and C (a trial is one fit; learn without a tuned C runs a 5-fold CV)
     "scorecard": {"max_bins": 20, "min_bin_share": 0.02, "smoothness": 0.3,
                   "category_penalty": 3.0, "C": 0.02},
 }
@@ -200,12 +199,10 @@ def suggest(trial: optuna.Trial, model: str, *, design: str) -> dict[str, Any]:
                 "colsample_bytree": trial.suggest_float("colsample_bytree", 0.2, 1.0),
                 "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True)}
     if model == "scorecard":
+        logs = {"min_bin_share": (0.005, 0.05), "smoothness": (0.03, 10.0),
+                "category_penalty": (0.3, 30.0), "C": (1e-3, 1.0)}
         return {"max_bins": trial.suggest_int("max_bins", 5, 40, log=True),
-                "min_bin_share": trial.suggest_float("min_bin_share", 0.005, 0.05, log=True),
-                "smoothness": trial.suggest_float("smoothness", 0.03, 10.0, log=True),
-                "category_penalty": trial.suggest_float("category_penalty", 0.3, 30.0,
-                                                        log=True),
-                "C": trial.suggest_float("C", 1e-3, 1.0, log=True)}
+                **{k: trial.suggest_float(k, lo, hi, log=True) for k, (lo, hi) in logs.items()}}
     if model == "linear":
         return {"alpha": trial.suggest_float("alpha", 1e-6, 1e-1, log=True),
                 "penalty": trial.suggest_categorical("penalty", ["l2", "l1", "elasticnet"]),
